@@ -1,0 +1,87 @@
+"""Dedup: one state per fingerprint; repeats bump the count, a second copy of an event changes nothing."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+# How many recent event ids each alert remembers, to drop copies a producer retry wrote twice.
+RECENT_EVENTS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The part of an inbound Alert that dedup needs."""
+
+    event_id: str
+    firing: bool
+    severity: int
+    title: str
+    description: str
+    source: str
+    labels: Mapping[str, str]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    fingerprint: str
+    firing: bool
+    severity: int
+    title: str
+    description: str
+    source: str
+    labels: Mapping[str, str]
+    first_seen: datetime
+    last_seen: datetime
+    occurrences: int  # firing occurrences since it (re)opened
+    sequence: int  # emissions downstream so far
+    recent_event_ids: tuple[str, ...] = ()
+
+
+def observe(state: AlertState | None, fingerprint: str, obs: Observation) -> AlertState | None:
+    """The state after one observation. A resolve for an alert never seen firing leaves nothing to track."""
+    if state is not None and obs.event_id in state.recent_event_ids:
+        return state
+    if obs.firing:
+        state = _fire(state, fingerprint, obs)
+    elif state is not None and state.firing:
+        state = replace(state, firing=False, last_seen=obs.at)
+    if state is None:
+        return None
+    return replace(state, recent_event_ids=(state.recent_event_ids + (obs.event_id,))[-RECENT_EVENTS:])
+
+
+def _fire(state: AlertState | None, fingerprint: str, obs: Observation) -> AlertState:
+    shown = {
+        "severity": obs.severity,
+        "title": obs.title,
+        "description": obs.description,
+        "source": obs.source,
+        "labels": obs.labels,
+        "last_seen": obs.at,
+    }
+    if state is None:
+        return AlertState(fingerprint=fingerprint, firing=True, first_seen=obs.at, occurrences=1, sequence=0, **shown)
+    if not state.firing:  # a re-fire keeps its identity and starts counting again
+        return replace(state, firing=True, first_seen=obs.at, occurrences=1, **shown)
+    return replace(state, occurrences=state.occurrences + 1, **shown)
+
+
+def observe_all(state: AlertState | None, fingerprint: str, observations: Iterable[Observation]) -> AlertState | None:
+    """Coalesce a batch's observations of one fingerprint, in order."""
+    for obs in observations:
+        state = observe(state, fingerprint, obs)
+    return state
+
+
+def incident_visible(state: AlertState) -> tuple[object, ...]:
+    return (state.firing, state.occurrences, state.severity, state.title, state.first_seen)
+
+
+def needs_emission(before: AlertState | None, after: AlertState | None) -> bool:
+    """Downstream hears of a new alert, a status change, or anything else an incident shows."""
+    if after is None:
+        return False
+    if before is None:
+        return after.firing
+    return incident_visible(before) != incident_visible(after)

@@ -1,0 +1,5 @@
+from services.shared.settings import ServiceSettings
+
+
+class CorrelatorSettings(ServiceSettings):
+    correlator_port: int = 8082

@@ -1,0 +1,52 @@
+"""One module per inbound format; each validates the sender's body and normalises it to `Alert`."""
+
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.shared.contracts import Alert, AlertStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a normaliser needs besides the body: when it arrived and how this source is identified."""
+
+    received_at: datetime
+    identifying_labels: Mapping[str, Collection[str]] = field(default_factory=dict)
+    new_event_id: Callable[[], str] = lambda: str(uuid.uuid4())
+
+    def identifying(self, source: str) -> Collection[str] | None:
+        return self.identifying_labels.get(source)
+
+
+def timestamp(at: datetime | None) -> Timestamp | None:
+    if at is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
+    return ts
+
+
+def new_alert(ctx: Context, *, source: str, fingerprint: str, firing: bool, **fields: object) -> Alert:
+    """An Alert stamped with its event id, receive time and per-key sequence (receive time in µs)."""
+    alert = Alert(
+        event_id=ctx.new_event_id(),
+        fingerprint=fingerprint,
+        source=source,
+        status=AlertStatus.ALERT_STATUS_FIRING if firing else AlertStatus.ALERT_STATUS_RESOLVED,
+        sequence=int(ctx.received_at.timestamp() * 1_000_000),
+    )
+    alert.received_at.FromDatetime(ctx.received_at)
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name in ("labels", "annotations"):
+            getattr(alert, name).update(value)  # type: ignore[call-overload]
+        elif isinstance(value, Timestamp):
+            getattr(alert, name).CopyFrom(value)
+        else:
+            setattr(alert, name, value)
+    return alert

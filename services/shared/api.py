@@ -1,0 +1,231 @@
+"""HTTP edge shared by the services: JSON errors that name the field, bearer auth, health and metrics."""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .auth import Principal, TokenRegistry
+from .telemetry import metrics_exposition
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[str | None]]  # None when ready, else the reason
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    fields: list[FieldError] = []
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        fields: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+        self.fields, self.headers = list(fields), headers
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """('body', 'alerts', 0, 'labels') -> 'alerts[0].labels'."""
+    path = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header") and not path:
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def field_errors(errors: Sequence[dict[str, Any]], prefix: Sequence[Any] = ()) -> list[FieldError]:
+    return [FieldError(field=field_path([*prefix, *e["loc"]]), reason=e["msg"]) for e in errors]
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    body = ErrorBody(error=exc.error, message=exc.message, fields=exc.fields)
+    return JSONResponse(body.model_dump(), status_code=exc.status, headers=exc.headers)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Malformed JSON",
+        401: "Missing or unknown bearer token",
+        403: "Token lacks the required scope",
+        413: "Body over the size limit",
+        415: "Content type is not application/json",
+        422: "Body does not match the schema; `fields` names each bad field",
+    }.items()
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(ApiError(400, "malformed_json", "request body is not valid JSON"))
+        return error_response(ApiError(422, "invalid", "request does not match the schema", field_errors(errors)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(ApiError(exc.status_code, "http_error", str(exc.detail), headers=exc.headers))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(ApiError(500, "internal", "internal error"))
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body as parsed JSON, enforcing content type and size before parsing."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type must be application/json, got {ctype or 'none'!r}",
+            [FieldError(field="content-type", reason="must be application/json")],
+        )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body is not valid JSON: {exc}",
+            [FieldError(field="body", reason="not valid JSON")],
+        ) from None
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"request body is over the {max_bytes} byte limit",
+        [FieldError(field="body", reason=f"larger than {max_bytes} bytes")],
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid", "request does not match the schema", field_errors(exc.errors())) from None
+
+
+def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for an endpoint that reads its body itself (to enforce size and type before parsing)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }
+
+
+def bearer_auth(tokens: TokenRegistry) -> Callable[[str], Any]:
+    """Returns `require(scope)`, a FastAPI dependency factory yielding the authenticated Principal."""
+
+    def require(scope: str) -> Any:
+        async def dependency(request: Request) -> Principal:
+            header = request.headers.get("authorization", "")
+            scheme, _, secret = header.partition(" ")
+            principal = tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" and secret else None
+            if principal is None:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "missing or invalid bearer token",
+                    headers={"WWW-Authenticate": 'Bearer realm="triage"'},
+                )
+            if not principal.allows(scope):
+                raise ApiError(403, "forbidden", f"this token does not carry the {scope!r} scope")
+            request.state.principal = principal
+            return principal
+
+        return Depends(dependency)
+
+    return require
+
+
+def install_health(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: broker and database reachable")
+    async def readyz() -> JSONResponse:
+        results = {name: await _run_check(check) for name, check in checks.items()}
+        ready = all(r is None for r in results.values())
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "checks": {n: ("ok" if r is None else r) for n, r in results.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus exposition")
+    async def metrics() -> Response:
+        data, ctype = metrics_exposition()
+        return Response(data, media_type=ctype)
+
+
+async def _run_check(check: ReadinessCheck) -> str | None:
+    try:
+        return await check()
+    except Exception as exc:  # a readiness probe reports, it never raises
+        return f"{type(exc).__name__}: {exc}"
+
+
+def openapi_bearer(app: FastAPI) -> None:
+    """Declare the bearer scheme in OpenAPI so /docs offers an Authorize button."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+        }
+        for path, ops in schema.get("paths", {}).items():
+            if path not in ("/healthz", "/readyz", "/metrics"):
+                for op in ops.values():
+                    op["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

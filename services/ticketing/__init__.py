@@ -1,0 +1,1 @@
+"""Ticketing: ITIL incident lifecycle, priority, SLA clocks and escalation."""
