@@ -29,6 +29,7 @@ dev: proto
 	$(PY) -m devstack
 
 test: proto
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 unit: proto

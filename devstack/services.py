@@ -43,7 +43,7 @@ class ServiceProcess:
 
     def _prefix_lines(self) -> None:
         assert self.proc and self.proc.stdout and self.prefix_output
-        colour = _COLOURS.get(self.name, "") if self.prefix_output.isatty() else ""
+        colour = _COLOURS.get(self.name, "") if getattr(self.prefix_output, "isatty", lambda: False)() else ""
         reset = "\033[0m" if colour else ""
         for line in self.proc.stdout:
             self.prefix_output.write(f"{colour}{self.name:>10} |{reset} {line}")

@@ -1,0 +1,87 @@
+"""Reading and writing topics directly, to check what the services put there."""
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.shared.kafka import client_options
+from services.shared.settings import KafkaSettings
+
+
+async def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not parts:
+            await consumer.topics()  # refreshes metadata
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: o for tp, o in (await consumer.end_offsets(parts)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_all(
+    settings: KafkaSettings,
+    topic: str,
+    until=lambda records: True,
+    seconds: float = 10.0,
+    start: dict[int, int] | None = None,
+) -> list:
+    """Every record of `topic` (from `start` offsets, or the beginning) until `until(records)` or timeout."""
+    # A throwaway group: aiokafka's group-less consumer raises CancelledError from stop() on this version.
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=f"test-reader-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # refreshes metadata
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        for tp in parts:
+            if start and tp.partition in start:
+                consumer.seek(tp, start[tp.partition])
+            else:
+                await consumer.seek_to_beginning(tp)
+        records: list = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(msgs)
+            if records and until(records):
+                break
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def produce(settings: KafkaSettings, topic: str, items: list[tuple[bytes | None, bytes, list]]) -> None:
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in items]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def eventually(check, timeout: float = 15.0, interval: float = 0.1):
+    """Poll `check()` until it returns a truthy value; the last assertion error explains a timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            error = AssertionError(f"still {result!r}")
+        except AssertionError as exc:
+            error = exc
+        if time.monotonic() > deadline:
+            raise error
+        time.sleep(interval)

@@ -1,0 +1,112 @@
+"""At-least-once delivery, idempotent processing: copies change nothing, poison goes to the DLQ."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert, Severity
+from services.shared.kafka import CORRELATED, DEAD_LETTER, NORMALIZED
+
+from .kafka_tools import end_offsets, eventually, produce, read_all
+
+
+def alert(fingerprint: str, event_id: str, title: str, firing: bool = True) -> Alert:
+    a = Alert(
+        event_id=event_id,
+        fingerprint=fingerprint,
+        source="native",
+        summary=title,
+        status=AlertStatus.ALERT_STATUS_FIRING if firing else AlertStatus.ALERT_STATUS_RESOLVED,
+        severity=Severity.SEVERITY_MAJOR,
+        sequence=1,
+    )
+    a.labels["alertname"] = title
+    a.received_at.FromDatetime(datetime.now(UTC))
+    return a
+
+
+def find(stack, title: str) -> dict | None:
+    items = stack.client("ticketing").get("/v1/incidents", params={"limit": 500}).json()["items"]
+    return next((i for i in items if i["title"] == title), None)
+
+
+def send(stack, topic: str, *messages: tuple[str, bytes]) -> None:
+    asyncio.run(produce(stack.kafka, topic, [(key.encode(), value, []) for key, value in messages]))
+
+
+def test_a_copy_of_an_alert_event_is_counted_once(stack):
+    title, fp = f"copy-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    one, two = alert(fp, "event-1", title).SerializeToString(), alert(fp, "event-2", title).SerializeToString()
+    send(stack, NORMALIZED, (fp, one), (fp, one), (fp, two), (fp, one))
+    incident = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 2 and i)
+    assert incident["alert_count"] == 2
+
+
+def test_a_redelivered_correlated_alert_changes_nothing(stack):
+    title, fp = f"redelivered-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    ca = CorrelatedAlert(
+        event_id=str(uuid.uuid4()),
+        sequence=1,
+        group_key=f"alert:{fp}",
+        fingerprint=fp,
+        status=AlertStatus.ALERT_STATUS_FIRING,
+        severity=Severity.SEVERITY_MAJOR,
+        title=title,
+        occurrences=1,
+    )
+    later = CorrelatedAlert()
+    later.CopyFrom(ca)
+    later.sequence, later.occurrences = 2, 5
+    send(
+        stack,
+        CORRELATED,
+        (ca.group_key, ca.SerializeToString()),
+        (ca.group_key, later.SerializeToString()),
+        (ca.group_key, ca.SerializeToString()),
+        (ca.group_key, later.SerializeToString()),
+    )
+    incident = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 5 and i)
+    marker_fp = uuid.uuid4().hex
+    marker = CorrelatedAlert(
+        event_id=str(uuid.uuid4()),
+        sequence=1,
+        group_key=ca.group_key,
+        fingerprint=marker_fp,
+        status=AlertStatus.ALERT_STATUS_FIRING,
+        severity=Severity.SEVERITY_MAJOR,
+        title=title,
+        occurrences=1,
+    )
+    send(stack, CORRELATED, (ca.group_key, ca.SerializeToString()), (ca.group_key, marker.SerializeToString()))
+    # The stale copy before the marker was skipped: the count is 5 + the marker's 1, and the version moved once.
+    after = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 6 and i)
+    assert after["version"] == incident["version"] + 1 and after["status"] == "new"
+
+
+def test_poison_goes_to_the_dead_letter_topic_and_the_partition_keeps_moving(stack):
+    before = asyncio.run(end_offsets(stack.kafka, DEAD_LETTER))
+    title, fp = f"after-poison-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    send(
+        stack, NORMALIZED, (fp, b"\xff\xfe definitely not protobuf"), (fp, alert(fp, "ok-1", title).SerializeToString())
+    )
+    send(stack, CORRELATED, (fp, b"\x0a\x05"))
+    eventually(lambda: find(stack, title))
+
+    def dead_letters(records):
+        return (
+            sum(
+                1
+                for r in records
+                if dict(r.headers).get("dlq.topic") in (NORMALIZED.encode(), CORRELATED.encode())
+                and r.key == fp.encode()
+            )
+            >= 2
+        )
+
+    records = asyncio.run(read_all(stack.kafka, DEAD_LETTER, dead_letters, start=before))
+    mine = [dict(r.headers) for r in records if r.key == fp.encode()]
+    topics = {h["dlq.topic"] for h in mine}
+    assert topics == {NORMALIZED.encode(), CORRELATED.encode()}
+    for headers in mine:
+        assert headers["dlq.reason"].startswith(b"undecodable")
+        assert int(headers["dlq.offset"]) >= 0 and int(headers["dlq.partition"]) >= 0

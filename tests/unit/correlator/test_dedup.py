@@ -1,0 +1,65 @@
+from datetime import UTC, datetime, timedelta
+
+from services.correlator.dedup import RECENT_EVENTS, Observation, needs_emission, observe, observe_all
+
+T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+
+
+def obs(event_id, firing=True, at=T0, severity=1, title="Disk full"):
+    return Observation(
+        event_id=event_id,
+        firing=firing,
+        severity=severity,
+        title=title,
+        description="",
+        source="alertmanager",
+        labels={"alertname": "DiskFull"},
+        at=at,
+    )
+
+
+def test_first_firing_opens_state_and_needs_emission():
+    state = observe(None, "fp", obs("e1"))
+    assert (state.firing, state.occurrences, state.first_seen, state.last_seen) == (True, 1, T0, T0)
+    assert needs_emission(None, state)
+
+
+def test_duplicates_bump_the_count():
+    state = observe_all(None, "fp", [obs("e1"), obs("e2", at=T0 + timedelta(seconds=30))])
+    assert state.occurrences == 2
+    assert state.first_seen == T0 and state.last_seen == T0 + timedelta(seconds=30)
+
+
+def test_a_second_copy_of_an_event_changes_nothing():
+    once = observe(None, "fp", obs("e1"))
+    assert observe(once, "fp", obs("e1")) is once
+
+
+def test_resolve_then_refire_keeps_identity_and_restarts_the_count():
+    later = T0 + timedelta(minutes=5)
+    state = observe_all(None, "fp", [obs("e1"), obs("e2"), obs("e3", firing=False), obs("e4", at=later)])
+    assert state.fingerprint == "fp" and state.firing
+    assert state.occurrences == 1 and state.first_seen == later
+
+
+def test_resolve_of_unknown_alert_tracks_nothing():
+    assert observe(None, "fp", obs("e1", firing=False)) is None
+    assert not needs_emission(None, None)
+
+
+def test_repeated_resolve_is_no_change_for_incidents():
+    resolved = observe_all(None, "fp", [obs("e1"), obs("e2", firing=False)])
+    again = observe(resolved, "fp", obs("e3", firing=False))
+    assert not needs_emission(resolved, again)
+
+
+def test_status_and_severity_changes_need_emission():
+    firing = observe(None, "fp", obs("e1"))
+    assert needs_emission(firing, observe(firing, "fp", obs("e2", firing=False)))
+    assert needs_emission(firing, observe(firing, "fp", obs("e3", severity=2)))
+
+
+def test_recent_event_ids_are_bounded():
+    state = observe_all(None, "fp", [obs(f"e{i}") for i in range(RECENT_EVENTS * 3)])
+    assert len(state.recent_event_ids) == RECENT_EVENTS
+    assert state.occurrences == RECENT_EVENTS * 3
