@@ -1,9 +1,11 @@
 """Ingest's HTTP edge: authenticate, validate, normalise, and answer 202 only once the broker acked."""
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +15,7 @@ from services.shared import kafka
 from services.shared.api import (
     ERROR_RESPONSES,
     ApiError,
+    ErrorBody,
     bearer_auth,
     install_error_handlers,
     install_health,
@@ -25,8 +28,12 @@ from services.shared.auth import TokenRegistry
 from services.shared.contracts import Alert
 
 from . import metrics
-from .formats import Context, alertmanager
+from .formats import Context
+from .raw import NoStoredOffsets, RawIntake
 from .settings import IngestSettings
+from .sources import SOURCES, Source, normalized_messages
+
+UNAVAILABLE = {"model": ErrorBody, "description": "The broker did not acknowledge; retry after Retry-After seconds"}
 
 
 class Accepted(BaseModel):
@@ -35,22 +42,68 @@ class Accepted(BaseModel):
     fingerprints: list[str]
 
 
-def to_outgoing(alerts: Sequence[Alert]) -> list[kafka.Outgoing]:
-    return [
-        kafka.Outgoing(kafka.NORMALIZED, a.fingerprint.encode(), a.SerializeToString(), [("source", a.source.encode())])
-        for a in alerts
-    ]
+class Intake:
+    """One request's path: body -> validated model -> Alerts -> acknowledged by the broker."""
+
+    def __init__(self, settings: IngestSettings, publisher: kafka.Publisher):
+        self._settings, self._publisher = settings, publisher
+        self._identifying = settings.identifying_labels()
+
+    async def body(self, request: Request) -> Any:
+        return await read_json(request, self._settings.ingest_max_body_bytes)
+
+    def validate(self, source: Source, body: Any) -> BaseModel:
+        try:
+            return parse_model(source.model, body)
+        except ApiError:
+            metrics.ALERTS.labels(source.name, "rejected").inc()
+            raise
+
+    def normalise(self, source: Source, payload: BaseModel) -> list[Alert]:
+        return source.normalise(payload, Context(received_at=datetime.now(UTC), identifying_labels=self._identifying))
+
+    async def publish(self, source: str, alerts: list[Alert]) -> None:
+        started = time.perf_counter()
+        try:
+            await self._publisher.publish(normalized_messages(alerts))
+        except kafka.BrokerUnavailable:
+            metrics.ALERTS.labels(source, "unavailable").inc(len(alerts))
+            raise ApiError(
+                503,
+                "broker_unavailable",
+                "alerts not accepted: the broker did not acknowledge; retry",
+                headers={"Retry-After": str(self._settings.ingest_retry_after)},
+            ) from None
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+        metrics.ALERTS.labels(source, "accepted").inc(len(alerts))
+
+    async def accept(self, source: Source, request: Request) -> list[Alert]:
+        alerts = self.normalise(source, self.validate(source, await self.body(request)))
+        await self.publish(source.name, alerts)
+        return alerts
+
+
+def accepted(alerts: list[Alert]) -> JSONResponse:
+    body = Accepted(accepted=len(alerts), fingerprints=[a.fingerprint for a in alerts])
+    return JSONResponse(body.model_dump(), status_code=202)
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
     publisher = kafka.Publisher(settings, timeout=settings.ingest_publish_timeout)
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)
     require = bearer_auth(tokens)
-    identifying = settings.identifying_labels()
+    intake = Intake(settings, publisher)
+    raw = kafka.BatchConsumer(
+        settings, kafka.RAW, "triage-ingest-raw", NoStoredOffsets(), RawIntake(publisher, settings.identifying_labels())
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(raw.run(), name="alerts.raw")
         yield
+        raw.stop()
+        await asyncio.wait([task], timeout=settings.shutdown_grace_seconds)
+        task.cancel()
         await publisher.stop()
 
     app = FastAPI(
@@ -60,74 +113,30 @@ def create_app(settings: IngestSettings) -> FastAPI:
         description="Receives alerts from monitoring systems and puts them on the broker.",
     )
     install_error_handlers(app)
-    install_health(app, {"broker": publisher.check})
-    openapi_bearer(app)
 
-    async def publish(source: str, alerts: list[Alert]) -> None:
-        started = time.perf_counter()
-        try:
-            await publisher.publish(to_outgoing(alerts))
-        except kafka.BrokerUnavailable:
-            metrics.ALERTS.labels(source, "unavailable").inc(len(alerts))
-            raise ApiError(
-                503,
-                "broker_unavailable",
-                "alerts not accepted: the broker did not acknowledge; retry",
-                headers={"Retry-After": str(settings.ingest_retry_after)},
-            ) from None
-        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-        metrics.ALERTS.labels(source, "accepted").inc(len(alerts))
+    async def consumer_ready() -> str | None:
+        return raw.healthy_reason
 
-    def context() -> Context:
-        return Context(received_at=datetime.now(UTC), identifying_labels=identifying)
+    install_health(app, {"broker": publisher.check, "alerts.raw consumer": consumer_ready})
 
-    @app.post(
-        "/v1/alerts/alertmanager",
-        status_code=202,
-        response_model=Accepted,
-        tags=["alerts"],
-        summary="Alertmanager webhook (v4)",
-        responses={
-            **ERROR_RESPONSES,
-            503: ERROR_RESPONSES[413] | {"description": "Broker did not acknowledge; retry after Retry-After seconds"},
-        },
-        openapi_extra=json_request_body(alertmanager.AlertmanagerWebhook),
-        dependencies=[require("ingest")],
-    )
-    async def alertmanager_webhook(request: Request) -> JSONResponse:
-        with metrics.REQUEST_SECONDS.labels("alertmanager").time():
-            try:
-                body = parse_model(
-                    alertmanager.AlertmanagerWebhook, await read_json(request, settings.ingest_max_body_bytes)
-                )
-            except ApiError:
-                metrics.ALERTS.labels(alertmanager.SOURCE, "rejected").inc()
-                raise
-            alerts = alertmanager.normalise(body, context())
-            await publish(alertmanager.SOURCE, alerts)
-            return JSONResponse(
-                Accepted(accepted=len(alerts), fingerprints=[a.fingerprint for a in alerts]).model_dump(),
-                status_code=202,
-            )
+    def route(path: str, source: Source, summary: str) -> None:
+        async def endpoint(request: Request) -> JSONResponse:
+            with metrics.REQUEST_SECONDS.labels(source.name).time():
+                return accepted(await intake.accept(source, request))
 
-    # Make the request body schemas appear in OpenAPI even though the handlers read bodies themselves.
-    app.openapi_schema = None
-    _register_schemas(app, [alertmanager.AlertmanagerWebhook])
+        app.post(
+            path,
+            status_code=202,
+            response_model=Accepted,
+            tags=["alerts"],
+            summary=summary,
+            responses={**ERROR_RESPONSES, 503: UNAVAILABLE},
+            openapi_extra=json_request_body(source.model),
+            dependencies=[require("ingest")],
+            name=source.name,
+        )(endpoint)
+
+    route("/v1/alerts/alertmanager", SOURCES["alertmanager"], "Alertmanager webhook (v4)")
+
+    openapi_bearer(app, [s.model for s in SOURCES.values()])
     return app
-
-
-def _register_schemas(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    original = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in models:
-            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(model_schema.pop("$defs", {}))
-            components[model.__name__] = model_schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -209,22 +209,26 @@ async def _run_check(check: ReadinessCheck) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def openapi_bearer(app: FastAPI) -> None:
-    """Declare the bearer scheme in OpenAPI so /docs offers an Authorize button."""
+def openapi_bearer(app: FastAPI, body_models: Sequence[type[BaseModel]] = ()) -> None:
+    """Declare the bearer scheme in OpenAPI (so /docs offers Authorize), and the schemas of bodies that
+    handlers read themselves (to enforce size and content type before parsing)."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-            "type": "http",
-            "scheme": "bearer",
-        }
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
         for path, ops in schema.get("paths", {}).items():
             if path not in ("/healthz", "/readyz", "/metrics"):
                 for op in ops.values():
-                    op["security"] = [{"bearer": []}]
+                    op.setdefault("security", [{"bearer": []}])
+        schemas = components.setdefault("schemas", {})
+        for model in body_models:
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(model_schema.pop("$defs", {}))
+            schemas[model.__name__] = model_schema
         app.openapi_schema = schema
         return schema
 

@@ -186,8 +186,12 @@ class _SeekToStored(ConsumerRebalanceListener):
         for tp, offset in stored.items():
             if offset > ends.get(tp, offset):
                 # The log is shorter than what we applied: the topic was recreated (a memory broker restarted).
-                log.warning("stored offset %d is past the end (%d) of %s; topic recreated, reading it from the start",
-                            offset, ends[tp], tp)
+                log.warning(
+                    "stored offset %d is past the end (%d) of %s; topic recreated, reading it from the start",
+                    offset,
+                    ends[tp],
+                    tp,
+                )
                 offset = 0
             self._consumer.seek(tp, offset)
 

@@ -1,0 +1,88 @@
+"""alerts.raw: senders on Kafka publish any supported format, named in the `source` header. Each message is
+validated and normalised like an HTTP request; one that cannot be goes to alerts.dlq with the reason."""
+
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from services.shared import kafka
+from services.shared.api import field_errors
+from services.shared.contracts import Alert
+
+from . import metrics
+from .formats import Context
+from .sources import SOURCES, normalized_messages
+
+log = logging.getLogger(__name__)
+_EVENT_NAMESPACE = uuid.UUID("0b7a4a6e-1f44-4f73-b1d6-3c0f7d0c1e55")
+
+
+class Undecodable(ValueError):
+    pass
+
+
+def normalise_record(record: ConsumerRecord, identifying: Mapping[str, frozenset[str]]) -> list[Alert]:
+    """The Alerts a raw message carries. Event ids derive from the message's position, so a message
+    delivered twice yields the same event ids and the correlator drops the copies."""
+    headers = {k: v for k, v in record.headers or ()}
+    name = headers.get("source", b"").decode(errors="replace").strip().lower()
+    source = SOURCES.get(name)
+    if source is None:
+        raise Undecodable(f"header 'source' must be one of {sorted(SOURCES)}, got {name!r}")
+    try:
+        body = orjson.loads(record.value or b"")
+    except orjson.JSONDecodeError as exc:
+        raise Undecodable(f"not valid JSON: {exc}") from None
+    try:
+        payload = source.model.model_validate(body)
+    except ValidationError as exc:
+        fields = "; ".join(f"{f.field}: {f.reason}" for f in field_errors(exc.errors())[:10])
+        raise Undecodable(f"invalid {name} body: {fields}") from None
+    position = f"{record.topic}/{record.partition}/{record.offset}"
+    counter = iter(range(1_000_000))
+    received = datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC)
+    ctx = Context(
+        received_at=received,
+        identifying_labels=identifying,
+        new_event_id=lambda: str(uuid.uuid5(_EVENT_NAMESPACE, f"{position}/{next(counter)}")),
+    )
+    return source.normalise(payload, ctx)
+
+
+class NoStoredOffsets(kafka.OffsetStore):
+    """Ingest keeps no database: its position is the consumer group's committed offset."""
+
+    async def load(self, partitions: object) -> dict[TopicPartition, int]:
+        return {}
+
+
+class RawIntake:
+    """The batch handler: normalise every message, publish alerts and dead letters, then the offsets commit."""
+
+    def __init__(self, publisher: kafka.Publisher, identifying: Mapping[str, frozenset[str]]):
+        self._publisher, self._identifying = publisher, identifying
+
+    async def __call__(self, records: list[ConsumerRecord]) -> None:
+        outgoing: list[kafka.Outgoing] = []
+        counts: dict[tuple[str, str], int] = {}
+        for record in records:
+            try:
+                alerts = normalise_record(record, self._identifying)
+            except Undecodable as exc:
+                outgoing.append(kafka.dead_letter(record, str(exc)))
+                counts["raw", "dead_letter"] = counts.get(("raw", "dead_letter"), 0) + 1
+                continue
+            outgoing += normalized_messages(alerts)
+            for a in alerts:
+                counts[a.source, "accepted"] = counts.get((a.source, "accepted"), 0) + 1
+        # Published and acknowledged before the batch's offsets are committed: at-least-once.
+        await self._publisher.publish(outgoing)
+        for (source, outcome), n in counts.items():
+            metrics.ALERTS.labels(source, outcome).inc(n)
+            if outcome == "dead_letter":
+                metrics.DEAD_LETTERS.labels("undecodable").inc(n)

@@ -1,0 +1,49 @@
+"""Senders on Kafka: alerts.raw in any supported format, named by the `source` header."""
+
+import asyncio
+import json
+import uuid
+
+from services.shared.contracts import Alert
+from services.shared.kafka import DEAD_LETTER, NORMALIZED, RAW
+
+from .kafka_tools import end_offsets, produce, read_all
+from .test_pipeline import webhook
+
+
+def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
+    run = uuid.uuid4().hex[:8]
+    good = json.dumps(webhook(run, "firing", ("RawAlert", f"raw-{run}"))).encode()
+    normalized_before = asyncio.run(end_offsets(stack.kafka, NORMALIZED))
+    dlq_before = asyncio.run(end_offsets(stack.kafka, DEAD_LETTER))
+    key = f"raw-{run}".encode()
+    asyncio.run(produce(stack.kafka, RAW, [
+        (key, b"{not json", [("source", b"alertmanager")]),
+        (key, good, [("source", b"nagios")]),
+        (key, json.dumps({"alerts": [{"status": "firing", "labels": {}}]}).encode(), [("source", b"alertmanager")]),
+        (key, good, []),
+        (key, good, [("source", b"alertmanager")]),
+    ]))
+
+    def mine(records):
+        return [a for a in map(_alert, records) if a.labels.get("run") == run]
+
+    normalized = asyncio.run(read_all(stack.kafka, NORMALIZED, lambda rs: mine(rs), start=normalized_before))
+    alerts = mine(normalized)
+    assert len(alerts) == 1 and alerts[0].source == "alertmanager" and alerts[0].summary == f"RawAlert on raw-{run}"
+
+    dead = asyncio.run(read_all(stack.kafka, DEAD_LETTER,
+                                lambda rs: sum(r.key == key for r in rs) >= 4, start=dlq_before))
+    reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead if r.key == key]
+    assert len(reasons) == 4, reasons
+    assert "not valid JSON" in reasons[0]
+    assert "'nagios'" in reasons[1]
+    assert "alerts[0].labels" in reasons[2]
+    assert "header 'source'" in reasons[3]
+    assert all(dict(r.headers)["dlq.topic"] == RAW.encode() for r in dead if r.key == key)
+
+
+def _alert(record) -> Alert:
+    a = Alert()
+    a.ParseFromString(record.value)
+    return a
