@@ -16,6 +16,7 @@ from services.shared.api import (
     ERROR_RESPONSES,
     ApiError,
     ErrorBody,
+    FieldError,
     bearer_auth,
     install_error_handlers,
     install_health,
@@ -28,7 +29,7 @@ from services.shared.auth import TokenRegistry
 from services.shared.contracts import Alert
 
 from . import metrics
-from .formats import Context
+from .formats import Context, heartbeat
 from .raw import NoStoredOffsets, RawIntake
 from .settings import IngestSettings
 from .sources import SOURCES, Source, normalized_messages
@@ -59,8 +60,11 @@ class Intake:
             metrics.ALERTS.labels(source.name, "rejected").inc()
             raise
 
+    def context(self) -> Context:
+        return Context(received_at=datetime.now(UTC), identifying_labels=self._identifying)
+
     def normalise(self, source: Source, payload: BaseModel) -> list[Alert]:
-        return source.normalise(payload, Context(received_at=datetime.now(UTC), identifying_labels=self._identifying))
+        return source.normalise(payload, self.context())
 
     async def publish(self, source: str, alerts: list[Alert]) -> None:
         started = time.perf_counter()
@@ -138,5 +142,28 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     route("/v1/alerts/alertmanager", SOURCES["alertmanager"], "Alertmanager webhook (v4)")
 
-    openapi_bearer(app, [s.model for s in SOURCES.values()])
+    @app.post(
+        "/v1/heartbeats/{name}",
+        status_code=202,
+        response_model=Accepted,
+        tags=["heartbeats"],
+        summary="A heartbeat: expect the next one within interval_seconds, else an alert is raised",
+        responses={**ERROR_RESPONSES, 503: UNAVAILABLE},
+        openapi_extra=json_request_body(heartbeat.Heartbeat),
+        dependencies=[require("ingest")],
+    )
+    async def beat(name: str, request: Request) -> JSONResponse:
+        if not heartbeat.NAME.match(name):
+            raise ApiError(
+                422,
+                "invalid",
+                "heartbeat name must be 1-128 of A-Z a-z 0-9 _ . : -",
+                [FieldError(field="name", reason="invalid heartbeat name")],
+            )
+        body = parse_model(heartbeat.Heartbeat, await intake.body(request))
+        alerts = heartbeat.normalise(name, body, intake.context())
+        await intake.publish(heartbeat.SOURCE, alerts)
+        return accepted(alerts)
+
+    openapi_bearer(app, [s.model for s in SOURCES.values()] + [heartbeat.Heartbeat])
     return app
