@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 GEN    := services/shared/contracts/triage
 PROTOS := $(wildcard proto/triage/v1/*.proto)
 
-.PHONY: dev test unit integration lint proto clean
+.PHONY: dev test unit integration lint proto clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ lint: proto
 
 clean:
 	rm -rf $(VENV) $(GEN) .run .pytest_cache
+
+# Not part of `make test`: ~5 minutes on 2 cores. Figures in bench/results/, summary in the README.
+bench: proto
+	$(PY) -m bench.run
