@@ -18,6 +18,7 @@ from services.shared.api import (
     ErrorBody,
     FieldError,
     bearer_auth,
+    bearer_or_key,
     install_error_handlers,
     install_health,
     json_request_body,
@@ -29,7 +30,7 @@ from services.shared.auth import TokenRegistry
 from services.shared.contracts import Alert
 
 from . import metrics
-from .formats import Context, heartbeat
+from .formats import Context, heartbeat, pagerduty
 from .raw import NoStoredOffsets, RawIntake
 from .settings import IngestSettings
 from .sources import SOURCES, Source, normalized_messages
@@ -41,6 +42,12 @@ class Accepted(BaseModel):
     status: str = "accepted"
     accepted: int
     fingerprints: list[str]
+
+
+class PagerDutyAccepted(BaseModel):
+    status: str = "success"
+    message: str = "Event processed"
+    dedup_key: str
 
 
 class Intake:
@@ -96,6 +103,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
     publisher = kafka.Publisher(settings, timeout=settings.ingest_publish_timeout)
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)
     require = bearer_auth(tokens)
+    authorize = bearer_or_key(tokens)
     intake = Intake(settings, publisher)
     raw = kafka.BatchConsumer(
         settings, kafka.RAW, "triage-ingest-raw", NoStoredOffsets(), RawIntake(publisher, settings.identifying_labels())
@@ -141,6 +149,30 @@ def create_app(settings: IngestSettings) -> FastAPI:
         )(endpoint)
 
     route("/v1/alerts/alertmanager", SOURCES["alertmanager"], "Alertmanager webhook (v4)")
+    route("/v1/alerts/grafana", SOURCES["grafana"], "Grafana unified alerting webhook")
+    route("/v1/alerts", SOURCES["native"], "triage alert JSON: one object or an array of up to 1,000")
+
+    @app.post(
+        "/v2/enqueue",
+        status_code=202,
+        response_model=PagerDutyAccepted,
+        tags=["alerts"],
+        summary="PagerDuty Events API v2: authenticate with a bearer token or with routing_key = a token",
+        responses={**ERROR_RESPONSES, 503: UNAVAILABLE},
+        openapi_extra=json_request_body(pagerduty.PagerDutyEvent),
+    )
+    async def pagerduty_enqueue(request: Request) -> JSONResponse:
+        with metrics.REQUEST_SECONDS.labels(pagerduty.SOURCE).time():
+            source = SOURCES[pagerduty.SOURCE]
+            body = await intake.body(request)
+            routing_key = body.get(pagerduty.ROUTING_KEY_FIELD) if isinstance(body, dict) else None
+            authorize(request, "ingest", routing_key if isinstance(routing_key, str) else None)
+            event = intake.validate(source, body)
+            ctx = intake.context()
+            alerts = source.normalise(event, ctx)
+            await intake.publish(source.name, alerts)
+            key = pagerduty.dedup_key_of(event, ctx)  # type: ignore[arg-type]
+            return JSONResponse(PagerDutyAccepted(dedup_key=key).model_dump(), status_code=202)
 
     @app.post(
         "/v1/heartbeats/{name}",

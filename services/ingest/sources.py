@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from services.shared import kafka
 from services.shared.contracts import Alert
 
-from .formats import Context, alertmanager
+from .formats import Context, alertmanager, grafana, native, pagerduty
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,13 @@ class Source:
 
 
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (Source(alertmanager.SOURCE, alertmanager.AlertmanagerWebhook, alertmanager.normalise),)
+    s.name: s
+    for s in (
+        Source(alertmanager.SOURCE, alertmanager.AlertmanagerWebhook, alertmanager.normalise),
+        Source(grafana.SOURCE, grafana.GrafanaWebhook, grafana.normalise),
+        Source(pagerduty.SOURCE, pagerduty.PagerDutyEvent, pagerduty.normalise),
+        Source(native.SOURCE, native.NativeAlerts, native.normalise),
+    )
 }
 
 

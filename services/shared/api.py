@@ -156,25 +156,36 @@ def json_request_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def bearer_or_key(tokens: TokenRegistry) -> Callable[[Request, str, str | None], Principal]:
+    """Returns `authorize(request, scope, key)`: the bearer token, or else `key` taken from the body (PagerDuty
+    senders carry their integration key as routing_key, with no header), must be a token with `scope`."""
+
+    def authorize(request: Request, scope: str, key: str | None = None) -> Principal:
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        presented = secret.strip() if scheme.lower() == "bearer" and secret.strip() else key
+        principal = tokens.authenticate(presented) if presented else None
+        if principal is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or invalid bearer token",
+                headers={"WWW-Authenticate": 'Bearer realm="triage"'},
+            )
+        if not principal.allows(scope):
+            raise ApiError(403, "forbidden", f"this token does not carry the {scope!r} scope")
+        request.state.principal = principal
+        return principal
+
+    return authorize
+
+
 def bearer_auth(tokens: TokenRegistry) -> Callable[[str], Any]:
     """Returns `require(scope)`, a FastAPI dependency factory yielding the authenticated Principal."""
+    authorize = bearer_or_key(tokens)
 
     def require(scope: str) -> Any:
         async def dependency(request: Request) -> Principal:
-            header = request.headers.get("authorization", "")
-            scheme, _, secret = header.partition(" ")
-            principal = tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" and secret else None
-            if principal is None:
-                raise ApiError(
-                    401,
-                    "unauthorized",
-                    "missing or invalid bearer token",
-                    headers={"WWW-Authenticate": 'Bearer realm="triage"'},
-                )
-            if not principal.allows(scope):
-                raise ApiError(403, "forbidden", f"this token does not carry the {scope!r} scope")
-            request.state.principal = principal
-            return principal
+            return authorize(request, scope, None)
 
         return Depends(dependency)
 

@@ -3,6 +3,8 @@
 import asyncio
 import uuid
 
+import httpx
+
 from services.shared.contracts import Alert
 from services.shared.kafka import NORMALIZED
 
@@ -60,3 +62,61 @@ def test_metrics_count_alerts_by_source_and_outcome(stack):
     text = client.get("/metrics").text
     assert 'triage_ingest_alerts_total{outcome="rejected",source="alertmanager"}' in text
     assert "triage_ingest_request_seconds_bucket" in text and "triage_ingest_produce_seconds_bucket" in text
+
+
+def test_grafana_native_and_pagerduty_reach_alerts_normalized(stack):
+    run = uuid.uuid4().hex[:8]
+    client = stack.client("ingest")
+    before = asyncio.run(end_offsets(stack.kafka, NORMALIZED))
+    grafana = {
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "GrafanaCheck", "run": run},
+                "fingerprint": f"g-{run}",
+                "dashboardURL": "https://grafana.example/d/x",
+            }
+        ]
+    }
+    assert client.post("/v1/alerts/grafana", json=grafana).json()["fingerprints"] == [f"g-{run}"]
+    native = [
+        {"labels": {"alertname": "NativeCheck", "run": run}, "severity": "minor"},
+        {"labels": {"alertname": "NativeCheck2", "run": run}, "fingerprint": f"n-{run}"},
+    ]
+    assert client.post("/v1/alerts", json=native).json()["accepted"] == 2
+    trigger = {
+        "routing_key": stack.ingest_token,
+        "event_action": "trigger",
+        "dedup_key": f"pd-{run}",
+        "payload": {
+            "summary": f"PagerDutyCheck {run}",
+            "source": "srv01",
+            "severity": "critical",
+            "custom_details": {"run": run},
+        },
+    }
+    # PagerDuty senders carry no header: the routing key is a triage token with the ingest scope.
+    pd = httpx.post(stack.url("ingest") + "/v2/enqueue", json=trigger)
+    assert pd.status_code == 202, pd.text
+    assert pd.json() == {"status": "success", "message": "Event processed", "dedup_key": f"pd-{run}"}
+    resolve = httpx.post(
+        stack.url("ingest") + "/v2/enqueue",
+        json={"routing_key": stack.ingest_token, "event_action": "resolve", "dedup_key": f"pd-{run}"},
+    )
+    assert resolve.status_code == 202
+
+    def tagged(a: Alert) -> bool:
+        return a.labels.get("run") == run or a.fingerprint == f"pd-{run}"
+
+    found = normalized_since(stack, before, tagged)
+    by_source = sorted((a.source, a.status) for a in found)
+    assert by_source == [("grafana", 1), ("native", 1), ("native", 1), ("pagerduty", 1), ("pagerduty", 2)], by_source
+
+
+def test_pagerduty_routing_key_must_be_a_token_with_the_ingest_scope(stack):
+    body = {"event_action": "trigger", "payload": {"summary": "s", "source": "x", "severity": "info"}}
+    url = stack.url("ingest") + "/v2/enqueue"
+    assert httpx.post(url, json={**body, "routing_key": "wrong-key-wrong-key"}).status_code == 401
+    assert httpx.post(url, json={**body, "routing_key": stack.read_token}).status_code == 403
+    invalid = httpx.post(url, json={"routing_key": stack.ingest_token, "event_action": "resolve"})
+    assert invalid.status_code == 422 and invalid.json()["fields"][0]["field"] == "dedup_key"
