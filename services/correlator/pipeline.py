@@ -1,11 +1,16 @@
-"""alerts.normalized -> dedup -> alerts.correlated, one database transaction per consumed batch."""
+"""alerts.normalized -> correlation -> alerts.correlated, one database transaction per consumed batch;
+plus the timer-driven emissions (expiry, held resolves, missed heartbeats) in their own transactions.
+
+Every lookup is in memory (the Snapshot) or batched (one query per table per batch). Times come from the
+alerts themselves (received_at, endsAt), so replaying the topic rebuilds the same state.
+"""
 
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -15,11 +20,17 @@ from services.shared import kafka
 from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert
 from services.shared.postgres import save_offsets
 
-from . import metrics, store
-from .dedup import AlertState, Observation, needs_emission, observe_all
+from . import heartbeats, metrics, store
+from .binding import bind
+from .cmdb import Cmdb
+from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire
+from .dedup import Observation
+from .grouping import group_key_for
+from .snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
 _EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10")
+SERVICE_CLASSES = ("business_service", "business service", "service")
 
 
 def decode(record: ConsumerRecord) -> Alert:
@@ -28,6 +39,10 @@ def decode(record: ConsumerRecord) -> Alert:
     if not alert.fingerprint or not alert.event_id:
         raise DecodeError("alert without fingerprint or event_id")
     return alert
+
+
+def received_at(alert: Alert) -> datetime:
+    return alert.received_at.ToDatetime(tzinfo=UTC)
 
 
 def observation(alert: Alert) -> Observation:
@@ -39,44 +54,86 @@ def observation(alert: Alert) -> Observation:
         description=alert.description,
         source=alert.source,
         labels=dict(alert.labels),
-        at=alert.received_at.ToDatetime(tzinfo=UTC),
+        at=received_at(alert),
     )
 
 
-def group_key(state: AlertState) -> str:
-    return f"alert:{state.fingerprint}"
+def sighting(alert: Alert) -> Sighting:
+    ends_at = alert.ends_at.ToDatetime(tzinfo=UTC) if alert.HasField("ends_at") else None
+    firing = alert.status == AlertStatus.ALERT_STATUS_FIRING
+    return Sighting(observation(alert), ends_at if firing else None)
 
 
-def emission(state: AlertState, key: str, cause: Alert) -> kafka.Outgoing:
-    # The event id is a function of (fingerprint, sequence): a batch replayed after a crash re-emits the same id.
+def business_service(cmdb: Cmdb, ci_id: str | None) -> str:
+    """The business service the CI (or, failing that, its infrastructure root) is part of."""
+    for candidate in (ci_id, cmdb.infrastructure_root(ci_id) if ci_id else None):
+        if not candidate:
+            continue
+        parts = sorted(n.ci_id for n in cmdb.neighbours(candidate) if n.direction == "out" and n.kind == "part_of")
+        services = [p for p in parts if (ci := cmdb.get(p)) and ci.ci_class.casefold() in SERVICE_CLASSES]
+        if services or parts:
+            return (services or parts)[0]
+    return ""
+
+
+def emission(
+    t: Tracked, snap: Snapshot, groups: dict[str, OpenGroup], cause_event_id: str, cause_at: datetime | None
+) -> kafka.Outgoing:
+    """The CorrelatedAlert for state `t`; its event id is a function of (fingerprint, sequence), so a batch
+    replayed after a crash re-emits the same id."""
+    s = t.alert
+    # The stable key (root CI or label digest), not the time-window instance: while an incident is open,
+    # a later alert on the same root joins it instead of opening a second one; ticketing owns reopen rules.
+    key = t.group_key or f"alert:{s.fingerprint}"
     ca = CorrelatedAlert(
-        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{state.fingerprint}/{state.sequence}")),
-        sequence=state.sequence,
+        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{s.fingerprint}/{s.sequence}")),
+        sequence=s.sequence,
         group_key=key,
-        fingerprint=state.fingerprint,
-        status=AlertStatus.ALERT_STATUS_FIRING if state.firing else AlertStatus.ALERT_STATUS_RESOLVED,
-        severity=state.severity,
-        title=state.title,
-        description=state.description,
-        source=state.source,
-        occurrences=state.occurrences,
-        cause_event_id=cause.event_id,
+        fingerprint=s.fingerprint,
+        status=AlertStatus.ALERT_STATUS_FIRING if t.shown_firing else AlertStatus.ALERT_STATUS_RESOLVED,
+        severity=s.severity,
+        title=s.title,
+        description=s.description,
+        source=s.source,
+        occurrences=s.occurrences,
+        cause_event_id=cause_event_id,
+        ci_id=t.ci_id or "",
+        root_ci_id=t.root_ci_id or "",
+        known_error_id=t.known_error_id or "",
+        change_id=t.change_id or "",
+        maintenance_window_id=t.window_id or "",
+        during_change=t.during_change,
+        flapping=t.flap.flapping,
+        expired=t.expired,
     )
-    ca.labels.update(state.labels)
-    ca.first_seen.FromDatetime(state.first_seen)
-    ca.last_seen.FromDatetime(state.last_seen)
-    ca.cause_received_at.CopyFrom(cause.received_at)
+    ca.labels.update(s.labels)
+    ca.first_seen.FromDatetime(s.first_seen)
+    ca.last_seen.FromDatetime(s.last_seen)
+    if cause_at is not None:
+        ca.cause_received_at.FromDatetime(cause_at)
+    ci = snap.cmdb.get(t.ci_id) if t.ci_id else None
+    if ci is not None:
+        ca.ci_name, ca.ci_class, ca.ci_criticality = ci.name, ci.ci_class, ci.criticality
+        ca.support_group, ca.environment = ci.support_group, ci.environment
+        ca.service = business_service(snap.cmdb, ci.id)
+    group = groups.get(t.group_key)
+    if group is not None and group.instance.id == t.group_id:
+        ca.affected_ci_ids.extend(sorted(group.affected))
+    known = snap.known_errors.get(t.known_error_id) if t.known_error_id else None
+    if known is not None:
+        ca.known_error_title, ca.workaround, ca.problem_ref = known.title, known.workaround, known.problem_ref
     return kafka.Outgoing(kafka.CORRELATED, key.encode(), ca.SerializeToString(), [])
 
 
 class Correlation:
-    """The batch handler: decode, coalesce per fingerprint, apply, emit, store state and offsets together."""
+    """The batch handler: decode, coalesce per fingerprint, correlate, emit, store state and offsets together."""
 
-    def __init__(self, pool: asyncpg.Pool, publisher: kafka.Publisher):
-        self._pool, self._publisher = pool, publisher
+    def __init__(self, pool: asyncpg.Pool, publisher: kafka.Publisher, snapshots: SnapshotCache):
+        self._pool, self._publisher, self._snapshots = pool, publisher, snapshots
 
     async def __call__(self, records: list[ConsumerRecord]) -> None:
         by_fingerprint: dict[str, list[Alert]] = defaultdict(list)
+        beats: list[Alert] = []
         outgoing: list[kafka.Outgoing] = []
         for record in records:
             try:
@@ -85,28 +142,142 @@ class Correlation:
                 outgoing.append(kafka.dead_letter(record, f"undecodable Alert: {exc}"))
                 metrics.DEAD_LETTERS.inc()
                 continue
-            by_fingerprint[alert.fingerprint].append(alert)
+            if alert.source == heartbeats.SOURCE and alert.labels.get("heartbeat"):
+                beats.append(alert)
+            else:
+                by_fingerprint[alert.fingerprint].append(alert)
         async with self._pool.acquire() as conn, conn.transaction():
-            changed = await self._apply(conn, by_fingerprint, outgoing)
-            await store.save(conn, changed)
+            snap = await self._snapshots.at_least(self._pool, await store.cmdb_version(conn))
+            sightings = {fp: [sighting(a) for a in alerts] for fp, alerts in by_fingerprint.items()}
+            causes = {fp: alerts[-1] for fp, alerts in by_fingerprint.items()}
+            await self._beats(conn, beats, sightings, causes)
+            await apply(conn, snap, sightings, causes, outgoing)
             # Published before the commit: if the commit then fails, the retry re-emits the same event ids.
             await self._publisher.publish(outgoing)
             await save_offsets(conn, kafka.next_offsets(records))
-        metrics.ALERTS.inc(sum(len(v) for v in by_fingerprint.values()))
+        metrics.ALERTS.inc(sum(len(v) for v in by_fingerprint.values()) + len(beats))
         metrics.EMITTED.inc(sum(1 for o in outgoing if o.topic == kafka.CORRELATED))
 
-    async def _apply(
-        self, conn: asyncpg.Connection, by_fingerprint: dict[str, list[Alert]], outgoing: list[kafka.Outgoing]
-    ) -> Sequence[tuple[AlertState, str]]:
-        states = await store.load(conn, list(by_fingerprint))
-        changed = []
-        for fingerprint, alerts in by_fingerprint.items():
-            before = states.get(fingerprint)
-            after = observe_all(before, fingerprint, [observation(a) for a in alerts])
-            if after is None or after == before:
+    async def _beats(
+        self,
+        conn: asyncpg.Connection,
+        beats: list[Alert],
+        sightings: dict[str, list[Sighting]],
+        causes: dict[str, Alert],
+    ) -> None:
+        """Record beats; a beat of a missed heartbeat resolves its synthetic alert."""
+        if not beats:
+            return
+        known = await store.load_heartbeats(conn, [a.labels["heartbeat"] for a in beats])
+        changed = {}
+        for alert in beats:
+            beat = heartbeats.beat_of(alert.source, alert.labels, alert.summary, received_at(alert))
+            if beat is None:
                 continue
-            if needs_emission(before, after):
-                after = replace(after, sequence=after.sequence + 1)
-                outgoing.append(emission(after, group_key(after), alerts[-1]))
-            changed.append((after, group_key(after)))
-        return changed
+            current, came_back = heartbeats.record_beat(known.get(beat.name), beat)
+            known[beat.name] = changed[beat.name] = current
+            if came_back:
+                sightings.setdefault(current.fingerprint, []).append(Sighting(heartbeats.back(current, alert.event_id)))
+                causes[current.fingerprint] = alert
+        metrics.HEARTBEATS.inc(len(beats))
+        await store.save_heartbeats(conn, list(changed.values()))
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    snap: Snapshot,
+    sightings: dict[str, list[Sighting]],
+    causes: dict[str, Alert],
+    outgoing: list[kafka.Outgoing],
+) -> None:
+    """Correlate each fingerprint's sightings against its stored state; save what changed."""
+    if not sightings:
+        return
+    states = await store.load(conn, list(sightings))
+    groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
+    loaded = dict(groups)
+    changed, emitted = [], []
+    # In the alerts' own time order (then by fingerprint), so group instances open and continue as they would
+    # had each alert come alone, whatever the batch boundaries of a replay.
+    for fingerprint in sorted(sightings, key=lambda fp: (sightings[fp][0].observation.at, fp)):
+        before = states.get(fingerprint)
+        after, emit = correlate(before, fingerprint, sightings[fingerprint], groups, snap)
+        if after is None or after == before:
+            continue
+        if emit:
+            after = replace(after, alert=replace(after.alert, sequence=after.alert.sequence + 1))
+            emitted.append(after)
+        changed.append(after)
+    for t in emitted:
+        cause = causes.get(t.alert.fingerprint)
+        outgoing.append(emission(t, snap, groups, cause.event_id if cause else "", _cause_at(cause)))
+        metrics.DURING_CHANGE.inc(t.during_change)
+    metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
+    await store.save(conn, changed)
+    await store.save_links(conn, changed)
+    await store.save_groups(conn, [g for k, g in groups.items() if loaded.get(k) != g])
+
+
+def _cause_at(cause: Alert | None) -> datetime | None:
+    return received_at(cause) if cause is not None and cause.HasField("received_at") else None
+
+
+def _candidate_keys(states: dict[str, Tracked], sightings: dict[str, list[Sighting]], snap: Snapshot) -> set[str]:
+    """Group keys the batch may touch: each alert's own, and the key its latest labels bind to."""
+    keys = {t.group_key for t in states.values() if t.group_key}
+    for items in sightings.values():
+        for labels in {tuple(sorted(s.observation.labels.items())) for s in items}:
+            binding = bind(dict(labels), snap.cmdb, snap.rules)
+            keys.add(group_key_for(binding.ci_id, dict(labels), snap.cmdb, snap.grouping).key)
+    return keys
+
+
+async def sweep(
+    pool: asyncpg.Pool,
+    publisher: kafka.Publisher,
+    snapshots: SnapshotCache,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limit: int = 1000,
+) -> int:
+    """Timer-driven emissions: expired alerts, held resolves of quiet flapping alerts, missed heartbeats.
+    Returns how many states changed."""
+    moment = now()
+    outgoing: list[kafka.Outgoing] = []
+    async with pool.acquire() as conn, conn.transaction():
+        snap = await snapshots.at_least(pool, await store.cmdb_version(conn))
+        due = await store.load_due(conn, moment, limit)
+        groups = await store.load_groups(conn, [t.group_key for t in due if t.group_key], lock=False)
+        changed = _expired(due, moment, outgoing, snap, groups)
+        overdue = [
+            hb for hb in await store.load_overdue_heartbeats(conn, moment, limit) if heartbeats.overdue(hb, moment)
+        ]
+        missed = [heartbeats.missed(hb) for hb in overdue]
+        await store.save_heartbeats(conn, [hb for hb, _ in missed])
+        synthetic = {hb.fingerprint: [Sighting(obs)] for hb, obs in missed}
+        await apply(conn, snap, synthetic, {}, outgoing)
+        await store.save(conn, changed)
+        await publisher.publish(outgoing)
+    metrics.EXPIRED.inc(sum(1 for t in changed if t.expired))
+    metrics.HEARTBEATS_MISSED.inc(len(missed))
+    metrics.EMITTED.inc(len(outgoing))
+    return len(changed) + len(missed)
+
+
+def _expired(
+    due: Iterable[Tracked],
+    moment: datetime,
+    outgoing: list[kafka.Outgoing],
+    snap: Snapshot,
+    groups: dict[str, OpenGroup],
+) -> list[Tracked]:
+    changed = []
+    for t in due:
+        result = expire(t, moment)
+        if result is None:
+            continue
+        after, emit = result
+        if emit:
+            after = replace(after, alert=replace(after.alert, sequence=after.alert.sequence + 1))
+            outgoing.append(emission(after, snap, groups, "", None))
+        changed.append(after)
+    return changed

@@ -1,29 +1,53 @@
-"""The correlator's alert state in PostgreSQL (schema `correlator`)."""
+"""The correlator's state in PostgreSQL (schema `correlator`): alerts, open group instances, heartbeats,
+and the reference data (CMDB, known errors, changes, windows) read into a Snapshot."""
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 
 import asyncpg
+import orjson
 
+from .cmdb import CI, Cmdb, Relationship
+from .correlation import OpenGroup, Tracked
 from .dedup import AlertState
+from .flapping import FlapState
+from .grouping import GroupInstance, GroupKey
+from .heartbeats import Heartbeat
+from .known_errors import KnownError, KnownErrorCatalog
+from .windows import Change, MaintenanceWindow, WindowIndex
+
+CONFIG_CHANNEL = "correlator_config"
 
 _COLUMNS = (
     "fingerprint, firing, severity, title, description, source, labels, first_seen, last_seen,"
-    " occurrences, sequence, recent_event_ids"
+    " occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id, binding, root_ci_id,"
+    " known_error_id, change_id, window_id, suppressed, during_change, flap, announced, expires_at, expired"
 )
 
 
-async def load(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, AlertState]:
+async def load(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, Tracked]:
     # FOR UPDATE: should two instances ever overlap during a rebalance, the second waits for the first.
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM alerts WHERE fingerprint = ANY($1::text[]) FOR UPDATE",  # noqa: S608
         list(fingerprints),
     )
-    return {r["fingerprint"]: _state(r) for r in rows}
+    return {r["fingerprint"]: tracked(r) for r in rows}
 
 
-def _state(r: asyncpg.Record) -> AlertState:
-    return AlertState(
+async def load_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Tracked]:
+    """Alerts whose expiry time has come, locked; rows another transaction holds are left for later."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM alerts WHERE expires_at <= $1"  # noqa: S608
+        " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [tracked(r) for r in rows]
+
+
+def tracked(r: asyncpg.Record) -> Tracked:
+    alert = AlertState(
         fingerprint=r["fingerprint"],
         firing=r["firing"],
         severity=r["severity"],
@@ -37,50 +61,323 @@ def _state(r: asyncpg.Record) -> AlertState:
         sequence=r["sequence"],
         recent_event_ids=tuple(r["recent_event_ids"]),
     )
+    return Tracked(
+        alert=alert,
+        ci_id=r["ci_id"],
+        binding=r["binding"],
+        group_key=r["grouping_key"],
+        group_id=r["group_key"],
+        root_ci_id=r["root_ci_id"],
+        known_error_id=r["known_error_id"],
+        change_id=r["change_id"],
+        window_id=r["window_id"],
+        suppressed=r["suppressed"],
+        during_change=r["during_change"],
+        flap=_flap(json.loads(r["flap"])),
+        announced=r["announced"],
+        expires_at=r["expires_at"],
+        expired=r["expired"],
+    )
 
 
-async def save(conn: asyncpg.Connection, states: Sequence[tuple[AlertState, str]]) -> None:
-    """Upsert (state, group key) pairs in one statement."""
+def _flap(raw: dict) -> FlapState:
+    if not raw:
+        return FlapState()
+    last = raw.get("last_change_at")
+    return FlapState(
+        status=raw.get("status"),
+        changes=tuple(datetime.fromisoformat(t) for t in raw.get("changes", ())),
+        last_change_at=datetime.fromisoformat(last) if last else None,
+        flapping=bool(raw.get("flapping")),
+    )
+
+
+def _flap_json(flap: FlapState) -> str:
+    last = flap.last_change_at
+    return json.dumps(
+        {
+            "status": flap.status,
+            "changes": [t.isoformat() for t in flap.changes],
+            "last_change_at": last.isoformat() if last else None,
+            "flapping": flap.flapping,
+        }
+    )
+
+
+async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
+    """Upsert every state in one statement."""
     if not states:
         return
-    cols = list(
-        zip(
-            *[
-                (
-                    s.fingerprint,
-                    s.firing,
-                    s.severity,
-                    s.title,
-                    s.description,
-                    s.source,
-                    json.dumps(s.labels),
-                    s.first_seen,
-                    s.last_seen,
-                    s.occurrences,
-                    s.sequence,
-                    json.dumps(s.recent_event_ids),
-                    key,
-                )
-                for s, key in states
-            ],
-            strict=True,
+    rows = [
+        (
+            t.alert.fingerprint,
+            t.alert.firing,
+            t.alert.severity,
+            t.alert.title,
+            t.alert.description,
+            t.alert.source,
+            json.dumps(dict(t.alert.labels)),
+            t.alert.first_seen,
+            t.alert.last_seen,
+            t.alert.occurrences,
+            t.alert.sequence,
+            json.dumps(t.alert.recent_event_ids),
+            t.group_id or f"alert:{t.alert.fingerprint}",
+            t.group_key,
+            t.ci_id,
+            t.binding,
+            t.root_ci_id,
+            t.known_error_id,
+            t.change_id,
+            t.window_id,
+            t.suppressed,
+            t.during_change,
+            _flap_json(t.flap),
+            t.announced,
+            t.expires_at,
+            t.expired,
         )
-    )
+        for t in states
+    ]
     await conn.execute(
         """
         INSERT INTO alerts (fingerprint, firing, severity, title, description, source, labels, first_seen,
-                            last_seen, occurrences, sequence, recent_event_ids, group_key)
-        SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq,
-               ARRAY(SELECT jsonb_array_elements_text(r::jsonb)), g
+                            last_seen, occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id,
+                            binding, root_ci_id, known_error_id, change_id, window_id, suppressed, during_change,
+                            flap, announced, expires_at, expired)
+        SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq, ARRAY(SELECT jsonb_array_elements_text(r::jsonb)),
+               g, gk, ci, b, root, ke, ch, w, sup, dc, fl::jsonb, an, ex, exd
         FROM unnest($1::text[], $2::bool[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[], $13::text[])
-             AS u(f, fi, sev, t, d, src, l, fs, ls, o, seq, r, g)
+                    $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
+                    $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+                    $21::bool[], $22::bool[], $23::text[], $24::bool[], $25::timestamptz[], $26::bool[])
+             AS u(f, fi, sev, t, d, src, l, fs, ls, o, seq, r, g, gk, ci, b, root, ke, ch, w, sup, dc, fl, an, ex, exd)
         ON CONFLICT (fingerprint) DO UPDATE SET
             firing = EXCLUDED.firing, severity = EXCLUDED.severity, title = EXCLUDED.title,
             description = EXCLUDED.description, source = EXCLUDED.source, labels = EXCLUDED.labels,
             first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, occurrences = EXCLUDED.occurrences,
             sequence = EXCLUDED.sequence, recent_event_ids = EXCLUDED.recent_event_ids,
-            group_key = EXCLUDED.group_key, updated_at = now()
+            group_key = EXCLUDED.group_key, grouping_key = EXCLUDED.grouping_key, ci_id = EXCLUDED.ci_id,
+            binding = EXCLUDED.binding, root_ci_id = EXCLUDED.root_ci_id, known_error_id = EXCLUDED.known_error_id,
+            change_id = EXCLUDED.change_id, window_id = EXCLUDED.window_id, suppressed = EXCLUDED.suppressed,
+            during_change = EXCLUDED.during_change, flap = EXCLUDED.flap, announced = EXCLUDED.announced,
+            expires_at = EXCLUDED.expires_at, expired = EXCLUDED.expired, updated_at = now()
         """,
-        *cols,
+        *zip(*rows, strict=True),
+    )
+
+
+async def save_links(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
+    """Record each alert's link to the change or window covering it (first link time kept)."""
+    links = [
+        (
+            "change" if t.change_id else "maintenance",
+            t.change_id or t.window_id,
+            t.alert.fingerprint,
+            t.group_id,
+            t.suppressed,
+            t.alert.last_seen,
+        )
+        for t in states
+        if (t.change_id or t.window_id) and t.group_id
+    ]
+    if not links:
+        return
+    await conn.execute(
+        """
+        INSERT INTO window_links (window_kind, window_id, fingerprint, group_key, suppressed, linked_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
+        ON CONFLICT (window_kind, window_id, fingerprint, group_key) DO UPDATE SET suppressed = EXCLUDED.suppressed
+        """,
+        *zip(*links, strict=True),
+    )
+
+
+async def linked_alerts(conn: asyncpg.Connection | asyncpg.Pool, kind: str, window_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT l.fingerprint, l.group_key, a.ci_id, a.firing, l.suppressed, a.during_change, a.title, l.linked_at"
+        " FROM window_links l JOIN alerts a USING (fingerprint)"
+        " WHERE l.window_kind = $1 AND l.window_id = $2 ORDER BY l.group_key, l.fingerprint",
+        kind,
+        window_id,
+    )
+
+
+async def load_groups(conn: asyncpg.Connection, keys: Iterable[str], lock: bool = True) -> dict[str, OpenGroup]:
+    """Locked when the caller will write them back; a reader (the expiry sweep) takes no lock."""
+    query = "SELECT group_key, instance_id, root_ci_id, opened_at, last_at, affected FROM group_instances"
+    query += " WHERE group_key = ANY($1::text[])" + (" FOR UPDATE" if lock else "")
+    rows = await conn.fetch(query, list(set(keys)))
+    return {
+        r["group_key"]: OpenGroup(
+            GroupInstance(r["instance_id"], GroupKey(r["group_key"], r["root_ci_id"]), r["opened_at"], r["last_at"]),
+            frozenset(r["affected"]),
+        )
+        for r in rows
+    }
+
+
+async def save_groups(conn: asyncpg.Connection, groups: Sequence[OpenGroup]) -> None:
+    if not groups:
+        return
+    await conn.execute(
+        """
+        INSERT INTO group_instances (group_key, instance_id, root_ci_id, opened_at, last_at, affected)
+        SELECT k, i, r, o, l, ARRAY(SELECT jsonb_array_elements_text(a::jsonb))
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+             AS u(k, i, r, o, l, a)
+        ON CONFLICT (group_key) DO UPDATE SET instance_id = EXCLUDED.instance_id, root_ci_id = EXCLUDED.root_ci_id,
+            opened_at = EXCLUDED.opened_at, last_at = EXCLUDED.last_at, affected = EXCLUDED.affected
+        """,
+        *zip(
+            *[
+                (
+                    g.instance.key.key,
+                    g.instance.id,
+                    g.instance.key.root_ci_id,
+                    g.instance.opened_at,
+                    g.instance.last_at,
+                    json.dumps(sorted(g.affected)),
+                )
+                for g in groups
+            ],
+            strict=True,
+        ),
+    )
+
+
+_HEARTBEAT_COLUMNS = "name, interval_seconds, last_beat_at, labels, summary, missed"
+
+
+def _heartbeat(r: asyncpg.Record) -> Heartbeat:
+    return Heartbeat(
+        r["name"],
+        timedelta(seconds=r["interval_seconds"]),
+        r["last_beat_at"],
+        json.loads(r["labels"]),
+        r["summary"],
+        r["missed"],
+    )
+
+
+async def load_heartbeats(conn: asyncpg.Connection, names: Iterable[str]) -> dict[str, Heartbeat]:
+    rows = await conn.fetch(
+        f"SELECT {_HEARTBEAT_COLUMNS} FROM heartbeats WHERE name = ANY($1::text[]) FOR UPDATE",  # noqa: S608
+        list(set(names)),
+    )
+    return {r["name"]: _heartbeat(r) for r in rows}
+
+
+async def load_overdue_heartbeats(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Heartbeat]:
+    rows = await conn.fetch(
+        f"SELECT {_HEARTBEAT_COLUMNS} FROM heartbeats"  # noqa: S608
+        " WHERE NOT missed AND last_beat_at + make_interval(secs => interval_seconds) <= $1"
+        " LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [_heartbeat(r) for r in rows]
+
+
+async def save_heartbeats(conn: asyncpg.Connection, beats: Sequence[Heartbeat]) -> None:
+    if not beats:
+        return
+    await conn.execute(
+        """
+        INSERT INTO heartbeats (name, interval_seconds, last_beat_at, labels, summary, missed)
+        SELECT n, i, l, lb::jsonb, s, m
+        FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[])
+             AS u(n, i, l, lb, s, m)
+        ON CONFLICT (name) DO UPDATE SET interval_seconds = EXCLUDED.interval_seconds,
+            last_beat_at = EXCLUDED.last_beat_at, labels = EXCLUDED.labels, summary = EXCLUDED.summary,
+            missed = EXCLUDED.missed
+        """,
+        *zip(
+            *[
+                (
+                    b.name,
+                    int(b.interval.total_seconds()),
+                    b.last_beat_at,
+                    json.dumps(dict(b.labels)),
+                    b.summary,
+                    b.missed,
+                )
+                for b in beats
+            ],
+            strict=True,
+        ),
+    )
+
+
+# --- reference data -------------------------------------------------------------------------------------
+
+
+async def cmdb_version(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return await conn.fetchval("SELECT version FROM cmdb_version")
+
+
+async def bump_version(conn: asyncpg.Connection) -> int:
+    """Inside the writing transaction: the version moves and listeners hear of it at commit."""
+    version = await conn.fetchval("UPDATE cmdb_version SET version = version + 1, updated_at = now() RETURNING version")
+    await conn.execute("SELECT pg_notify($1, $2)", CONFIG_CHANNEL, str(version))
+    return version
+
+
+async def load_reference(
+    conn: asyncpg.Connection,
+) -> tuple[int, Cmdb, KnownErrorCatalog, dict[str, KnownError], WindowIndex]:
+    """One consistent read (repeatable read) of everything the snapshot holds."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        version = await cmdb_version(conn)
+        ci_rows = await conn.fetch(
+            "SELECT id, name, class, environment, criticality, support_group, aliases, attributes::text AS attrs"
+            " FROM cis"
+        )
+        rel_rows = await conn.fetch("SELECT source_id, kind, target_id FROM relationships")
+        ke_rows = await conn.fetch("SELECT record::text AS record FROM known_errors ORDER BY id")
+        change_rows = await conn.fetch(
+            "SELECT id, ci_ids, planned_start, planned_end, state, policy FROM changes"
+            " WHERE planned_end > now() - interval '30 days'"
+        )
+        window_rows = await conn.fetch(
+            "SELECT id, ci_ids, starts_at, ends_at, policy FROM maintenance_windows"
+            " WHERE ends_at > now() - interval '30 days'"
+        )
+    cmdb = Cmdb.build(
+        (
+            CI(
+                r["id"],
+                r["name"],
+                r["class"],
+                r["environment"],
+                r["criticality"],
+                r["support_group"],
+                tuple(r["aliases"]),
+                orjson.loads(r["attrs"]),
+            )
+            for r in ci_rows
+        ),
+        (Relationship(r["source_id"], r["kind"], r["target_id"]) for r in rel_rows),
+    )
+    records = [orjson.loads(r["record"]) for r in ke_rows]
+    catalog = KnownErrorCatalog.build(records)
+    by_id = {r["id"]: known_error(r) for r in records}
+    changes = [
+        Change(r["id"], tuple(r["ci_ids"]), r["planned_start"], r["planned_end"], r["state"], r["policy"])
+        for r in change_rows
+    ]
+    windows = [
+        MaintenanceWindow(r["id"], tuple(r["ci_ids"]), r["starts_at"], r["ends_at"], r["policy"]) for r in window_rows
+    ]
+    return version, cmdb, catalog, by_id, WindowIndex.build(changes, windows, cmdb)
+
+
+def known_error(record: dict) -> KnownError:
+    """What an emission carries of a known error (its matchers live in the catalogue)."""
+    return KnownError(
+        record["id"],
+        str(record.get("title", "")),
+        (),
+        str(record.get("workaround") or ""),
+        str(record.get("problem_ref") or ""),
     )

@@ -1,0 +1,238 @@
+"""CMDB admin API: bulk upsert of CIs with their relationships (JSON array or CSV), one CI with its
+neighbours. A request is applied whole or not at all; a bad row is named by index and field."""
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from services.shared.api import ERROR_RESPONSES, ApiError, FieldError
+
+from . import store
+from .cmdb import CI, Relationship
+from .cmdb_import import ImportInvalid, cis_from_csv, cis_from_json, validate
+
+
+class NeighbourOut(BaseModel):
+    ci_id: str
+    kind: str
+    direction: str  # "out": this CI <kind> ci_id; "in": ci_id <kind> this CI
+
+
+class CiOut(BaseModel):
+    id: str
+    name: str
+    ci_class: str = Field(serialization_alias="class")
+    environment: str
+    criticality: int
+    support_group: str
+    aliases: list[str]
+    attributes: dict[str, Any]
+    neighbours: list[NeighbourOut]
+
+
+class UpsertResult(BaseModel):
+    upserted: int
+    relationships: int
+    version: int
+
+
+def invalid(field: str, reason: str, message: str = "request rejected; nothing was applied") -> ApiError:
+    return ApiError(422, "invalid", message, [FieldError(field=field, reason=reason)])
+
+
+async def read_body(request: Request, max_bytes: int, media_types: Iterable[str]) -> tuple[str, bytes]:
+    """(media type, body bytes), enforcing content type and size before anything is parsed."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    allowed = tuple(media_types)
+    if ctype not in allowed:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type must be one of {', '.join(allowed)}, got {ctype or 'none'!r}",
+            [FieldError(field="content-type", reason=f"must be one of {', '.join(allowed)}")],
+        )
+    declared = request.headers.get("content-length")
+    too_large = ApiError(
+        413,
+        "too_large",
+        f"request body is over the {max_bytes} byte limit",
+        [FieldError(field="body", reason=f"larger than {max_bytes} bytes")],
+    )
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large
+    return ctype, bytes(body)
+
+
+def parse_json_array(body: bytes) -> list[Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(
+            400,
+            "malformed_json",
+            f"request body is not valid JSON: {exc}",
+            [FieldError(field="body", reason="not valid JSON")],
+        ) from None
+    if not isinstance(data, list):
+        raise invalid("body", "expected a JSON array")
+    return data
+
+
+# --- storing ---------------------------------------------------------------------------------------------
+
+
+async def upsert(conn: asyncpg.Connection, cis: list[CI], rels: list[Relationship]) -> int:
+    """COPY into temporary tables, then one INSERT ... ON CONFLICT each: 100,000 CIs in a few seconds.
+    Each CI's outgoing relationships become exactly those given."""
+    await conn.execute(
+        "CREATE TEMP TABLE incoming_cis (id text, name text, class text, environment text, criticality smallint,"
+        " support_group text, aliases text[], attributes jsonb) ON COMMIT DROP;"
+        "CREATE TEMP TABLE incoming_relationships (source_id text, kind text, target_id text) ON COMMIT DROP"
+    )
+    await conn.copy_records_to_table(
+        "incoming_cis",
+        records=[
+            (
+                c.id,
+                c.name,
+                c.ci_class,
+                c.environment,
+                c.criticality,
+                c.support_group,
+                list(c.aliases),
+                orjson.dumps(dict(c.attributes)).decode(),
+            )
+            for c in cis
+        ],
+    )
+    await conn.copy_records_to_table(
+        "incoming_relationships", records=[(r.source_id, r.kind, r.target_id) for r in rels]
+    )
+    await conn.execute(
+        """
+        INSERT INTO cis (id, name, class, environment, criticality, support_group, aliases, attributes)
+        SELECT id, name, class, environment, criticality, support_group, aliases, attributes FROM incoming_cis
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, class = EXCLUDED.class,
+            environment = EXCLUDED.environment, criticality = EXCLUDED.criticality,
+            support_group = EXCLUDED.support_group, aliases = EXCLUDED.aliases, attributes = EXCLUDED.attributes,
+            updated_at = now()
+        WHERE (cis.name, cis.class, cis.environment, cis.criticality, cis.support_group, cis.aliases, cis.attributes)
+              IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.class, EXCLUDED.environment, EXCLUDED.criticality,
+                                EXCLUDED.support_group, EXCLUDED.aliases, EXCLUDED.attributes)
+        """
+    )
+    await conn.execute(
+        """
+        DELETE FROM relationships r USING incoming_cis c
+        WHERE r.source_id = c.id AND NOT EXISTS (
+            SELECT 1 FROM incoming_relationships i
+            WHERE i.source_id = r.source_id AND i.kind = r.kind AND i.target_id = r.target_id)
+        """
+    )
+    await conn.execute(
+        "INSERT INTO relationships (source_id, kind, target_id)"
+        " SELECT DISTINCT source_id, kind, target_id FROM incoming_relationships ON CONFLICT DO NOTHING"
+    )
+    return await store.bump_version(conn)
+
+
+async def ci_detail(pool: asyncpg.Pool, ci_id: str) -> CiOut | None:
+    row = await pool.fetchrow(
+        "SELECT id, name, class, environment, criticality, support_group, aliases, attributes::text AS attrs"
+        " FROM cis WHERE id = $1",
+        ci_id,
+    )
+    if row is None:
+        return None
+    links = await pool.fetch(
+        "SELECT target_id AS ci_id, kind, 'out' AS direction FROM relationships WHERE source_id = $1"
+        " UNION ALL SELECT source_id, kind, 'in' FROM relationships WHERE target_id = $1"
+        " ORDER BY direction DESC, kind, ci_id",
+        ci_id,
+    )
+    return CiOut(
+        id=row["id"],
+        name=row["name"],
+        ci_class=row["class"],
+        environment=row["environment"],
+        criticality=row["criticality"],
+        support_group=row["support_group"],
+        aliases=list(row["aliases"]),
+        attributes=orjson.loads(row["attrs"]),
+        neighbours=[NeighbourOut(**dict(r)) for r in links],
+    )
+
+
+def router(
+    pool: Callable[[], asyncpg.Pool | None],
+    require: Any,
+    max_bytes: int,
+    refreshed: Callable[[int], Awaitable[Any]],
+) -> APIRouter:
+    api = APIRouter(prefix="/v1/cis", tags=["cmdb"], responses=ERROR_RESPONSES)
+
+    def db() -> asyncpg.Pool:
+        current = pool()
+        if current is None:
+            raise ApiError(503, "unavailable", "database not connected yet", headers={"Retry-After": "5"})
+        return current
+
+    @api.put(
+        "",
+        response_model=UpsertResult,
+        summary="Bulk upsert CIs and their outgoing relationships (JSON array or CSV), all or nothing",
+        dependencies=[require("write")],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
+    async def put_cis(request: Request) -> UpsertResult:
+        ctype, body = await read_body(request, max_bytes, ("application/json", "text/csv"))
+        try:
+            cis, rels, origins = cis_from_csv(body) if ctype == "text/csv" else cis_from_json(parse_json_array(body))
+        except ImportInvalid as exc:
+            raise invalid(exc.field, exc.reason) from None
+        if not cis:
+            raise invalid("body", "no CIs given")
+        conn_pool = db()
+        async with conn_pool.acquire() as conn, conn.transaction():
+            # One writer at a time, so the targets found here still exist at commit (CIs are never deleted).
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('triage.cmdb'))")
+            outside = sorted({r.target_id for r in rels} - {c.id for c in cis})
+            existing = {r["id"] for r in await conn.fetch("SELECT id FROM cis WHERE id = ANY($1::text[])", outside)}
+            try:
+                validate(cis, rels, origins, existing)
+            except ImportInvalid as exc:
+                raise invalid(exc.field, exc.reason) from None
+            version = await upsert(conn, cis, rels)
+        await refreshed(version)
+        return UpsertResult(upserted=len(cis), relationships=len(rels), version=version)
+
+    @api.get(
+        "/{ci_id}",
+        response_model=CiOut,
+        summary="One CI with its neighbours in both directions",
+        dependencies=[require("read")],
+    )
+    async def get_ci(ci_id: str) -> CiOut:
+        found = await ci_detail(db(), ci_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"no CI {ci_id!r}", [FieldError(field="ci_id", reason="not found")])
+        return found
+
+    return api

@@ -1,0 +1,239 @@
+"""One alert's correlation: dedup, CI binding, known error, change/maintenance window, group, flapping,
+expiry, and whether downstream must hear of it. Pure: the CMDB snapshot and every time are passed in.
+
+Downstream (ticketing) is modelled by `announced`: it last heard the alert firing. Rules:
+- An alert that opens inside a window whose policy is "suppress" is recorded (suppressed, with the change
+  or window id) and not emitted; one already announced is never hidden again (it is marked instead).
+- While an alert flaps, a resolve is held back: the incident stays open, shown flapping. The held resolve
+  is emitted once the alert is quiet (its expiry time is then the end of the quiet period).
+- A firing alert not seen for its timeout expires (sender's `endsAt` honoured): resolved, `expired`.
+- Each alert keeps the group instance it opened in while it fires; a re-fire joins the key's current
+  instance or opens a new one after a gap (grouping.continue_or_open).
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from . import dedup, flapping
+from .binding import UNBOUND, MatchRules, bind
+from .cmdb import Cmdb
+from .dedup import AlertState, Observation
+from .flapping import FlapPolicy, FlapState
+from .grouping import GroupingPolicy, GroupInstance, continue_or_open, group_key_for
+from .heartbeats import SOURCE as HEARTBEAT_SOURCE
+from .known_errors import KnownError, KnownErrorCatalog
+from .windows import WindowIndex, WindowPolicy
+
+DEFAULT_EXPIRY = timedelta(hours=4)
+
+
+class ExpiryInvalid(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryPolicy:
+    """How long a firing alert may go unseen, per source."""
+
+    per_source: Mapping[str, timedelta] = field(default_factory=dict, hash=False)
+    default: timedelta = DEFAULT_EXPIRY
+
+    def timeout(self, source: str) -> timedelta:
+        return self.per_source.get(source, self.default)
+
+    @classmethod
+    def parse(cls, text: str) -> "ExpiryPolicy":
+        """ "pagerduty=14400,grafana=3600,default=14400" (seconds)."""
+        per_source, default = {}, DEFAULT_EXPIRY
+        for item in filter(None, (p.strip() for p in text.split(","))):
+            source, _, seconds = item.partition("=")
+            try:
+                timeout = timedelta(seconds=float(seconds))
+            except ValueError:
+                raise ExpiryInvalid(f"{item!r}: expected source=seconds") from None
+            if not source.strip() or timeout <= timedelta(0):
+                raise ExpiryInvalid(f"{item!r}: expected source=seconds, seconds > 0")
+            if source.strip() == "default":
+                default = timeout
+            else:
+                per_source[source.strip()] = timeout
+        return cls(per_source, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything correlation looks up, in memory; rebuilt when the CMDB, catalogue or windows change."""
+
+    version: int
+    cmdb: Cmdb
+    rules: MatchRules
+    catalog: KnownErrorCatalog
+    windows: WindowIndex
+    grouping: GroupingPolicy = GroupingPolicy()
+    flap: FlapPolicy = FlapPolicy()
+    expiry: ExpiryPolicy = ExpiryPolicy()
+    known_errors: Mapping[str, KnownError] = field(default_factory=dict, hash=False)  # by id, for emissions
+
+
+@dataclass(frozen=True, slots=True)
+class OpenGroup:
+    """A group instance and the CIs alerting in it so far."""
+
+    instance: GroupInstance
+    affected: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    observation: Observation
+    ends_at: datetime | None = None  # the sender's own end time (Alertmanager endsAt), when given
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    alert: AlertState
+    ci_id: str | None = None
+    binding: str = UNBOUND
+    group_key: str = ""  # stateless key: "ci:<root>" or "labels:<digest>"
+    group_id: str = ""  # the group instance: "<key>@<opened_at>"
+    root_ci_id: str | None = None
+    known_error_id: str | None = None
+    change_id: str | None = None
+    window_id: str | None = None
+    suppressed: bool = False
+    during_change: bool = False
+    flap: FlapState = FlapState()
+    announced: bool = False
+    expires_at: datetime | None = None
+    expired: bool = False
+
+    @property
+    def shown_firing(self) -> bool:
+        """What downstream should believe: firing, or resolved but held open while flapping."""
+        return self.alert.firing or (self.announced and self.flap.flapping)
+
+    def visible(self) -> tuple[object, ...]:
+        return (
+            self.shown_firing,  # not alert.firing: a resolve held back while flapping shows nothing new
+            self.alert.occurrences,
+            self.alert.severity,
+            self.alert.title,
+            self.alert.first_seen,
+            self.flap.flapping,
+            self.ci_id,
+            self.known_error_id,
+            self.change_id,
+            self.window_id,
+            self.during_change,
+            self.group_id,
+        )
+
+
+def correlate(
+    before: Tracked | None,
+    fingerprint: str,
+    sightings: Sequence[Sighting],
+    groups: dict[str, OpenGroup],
+    snap: Snapshot,
+) -> tuple[Tracked | None, bool]:
+    """The state after a batch's sightings of one fingerprint, in order, and whether to emit it.
+    `groups` (group key -> current instance) is updated in place."""
+    state = before
+    for sighting in sightings:
+        state = _sight(state, fingerprint, sighting, groups, snap)
+    if state is None or state == before:
+        return state, False
+    return _announce(before, state)
+
+
+def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:
+    if not after.announced:
+        if after.suppressed or not after.shown_firing:
+            return after, False
+        return replace(after, announced=True), True
+    changed = before is None or before.visible() != after.visible()
+    return replace(after, announced=after.shown_firing), changed
+
+
+def _sight(
+    state: Tracked | None, fingerprint: str, sighting: Sighting, groups: dict[str, OpenGroup], snap: Snapshot
+) -> Tracked | None:
+    obs = sighting.observation
+    alert_before = state.alert if state else None
+    alert = dedup.observe(alert_before, fingerprint, obs)
+    if alert is None or alert is alert_before:
+        return state  # a resolve of nothing, or a copy of an event already applied
+    state = Tracked(alert=alert) if state is None else replace(state, alert=alert, expired=False)
+    flap, _ = flapping.observe(state.flap, obs.firing, obs.at, snap.flap)
+    state = replace(state, flap=flap)
+    if obs.firing:
+        opened = alert_before is None or not alert_before.firing
+        state = _bind(state, obs, snap, groups, opened)
+    return replace(state, expires_at=_expires_at(state, sighting.ends_at, snap))
+
+
+def _bind(state: Tracked, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool) -> Tracked:
+    binding = bind(obs.labels, snap.cmdb, snap.rules)
+    ci = snap.cmdb.get(binding.ci_id) if binding.ci_id else None
+    known = snap.catalog.match(obs.labels, ci.ci_class if ci else None, f"{obs.title}\n{obs.description}")
+    window = snap.windows.active_for(binding.ci_id, obs.at) if binding.ci_id else None
+    state = replace(
+        state,
+        ci_id=binding.ci_id,
+        binding=binding.rule,
+        known_error_id=known.id if known else None,
+        change_id=window.change_id if window else None,
+        window_id=window.window_id if window else None,
+        suppressed=bool(window and window.policy is WindowPolicy.SUPPRESS and not state.announced),
+        # An alert already announced is never hidden again, so inside a suppress window it is marked instead.
+        during_change=bool(window and (window.policy is WindowPolicy.MARK or state.announced)),
+    )
+    return _join_group(state, obs, snap, groups, opened)
+
+
+def _join_group(
+    state: Tracked, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool
+) -> Tracked:
+    if opened or not state.group_id:
+        key = group_key_for(state.ci_id, obs.labels, snap.cmdb, snap.grouping)
+        current = groups.get(key.key)
+        instance = continue_or_open(current.instance if current else None, key, obs.at, snap.grouping)
+        affected = current.affected if current and current.instance.id == instance.id else frozenset()
+        state = replace(state, group_key=key.key, group_id=instance.id, root_ci_id=key.root_ci_id)
+    else:
+        current = groups.get(state.group_key)
+        if current is None or current.instance.id != state.group_id:
+            return state  # its instance was superseded after a gap; it stays where it opened
+        instance = continue_or_open(current.instance, current.instance.key, obs.at, snap.grouping)
+        affected = current.affected
+    if state.ci_id:
+        affected = affected | {state.ci_id}
+    groups[state.group_key] = OpenGroup(instance, affected)
+    return state
+
+
+def _expires_at(state: Tracked, ends_at: datetime | None, snap: Snapshot) -> datetime | None:
+    if state.alert.firing:
+        if state.alert.source == HEARTBEAT_SOURCE:
+            return None  # a missed heartbeat stays raised until the sender beats again
+        return ends_at if ends_at is not None else state.alert.last_seen + snap.expiry.timeout(state.alert.source)
+    if state.announced and state.flap.flapping and state.flap.last_change_at is not None:
+        return state.flap.last_change_at + snap.flap.quiet  # when the held resolve may go out
+    return None
+
+
+def expire(state: Tracked, now: datetime) -> tuple[Tracked, bool] | None:
+    """Timer-driven: a firing alert past its expiry is resolved as expired; a resolve held back while
+    flapping goes out once quiet. Times recorded are the expiry times, not `now`. None: nothing due."""
+    if state.expires_at is None or now < state.expires_at:
+        return None
+    at = state.expires_at
+    quiet = replace(state.flap, flapping=False, changes=())
+    if state.alert.firing:
+        alert = replace(state.alert, firing=False, last_seen=max(state.alert.last_seen, at))
+        state = replace(state, alert=alert, expired=True)
+    after = replace(state, flap=quiet, expires_at=None)
+    if not state.announced:
+        return after, False
+    return replace(after, announced=False), True

@@ -1,0 +1,76 @@
+import pytest
+
+from services.correlator.cmdb import Relationship
+from services.correlator.cmdb_import import ImportInvalid, cis_from_csv, cis_from_json, validate
+
+HEADER = "id,name,class,environment,criticality,support_group,aliases,attributes,runs_on,depends_on,part_of\n"
+
+
+def rejected(call) -> str:
+    with pytest.raises(ImportInvalid) as caught:
+        call()
+    return caught.value.field
+
+
+def test_csv_rows_become_cis_with_aliases_attributes_and_relationships():
+    body = HEADER + 'web,Web 1,host,prod,2,ops,w1|web.example,"{""rack"": ""r1""}",,,shop\n'
+    body += "app,,application,,,,,tier=front|team=a,web,db|cache,\n"
+    cis, rels, origins = cis_from_csv(body.encode())
+    web, app = cis
+    assert (web.name, web.criticality, web.aliases, dict(web.attributes)) == (
+        "Web 1",
+        2,
+        ("w1", "web.example"),
+        {"rack": "r1"},
+    )
+    assert (app.name, app.criticality, dict(app.attributes)) == ("app", 3, {"tier": "front", "team": "a"})
+    assert rels == [
+        Relationship("web", "part_of", "shop"),
+        Relationship("app", "runs_on", "web"),
+        Relationship("app", "depends_on", "db"),
+        Relationship("app", "depends_on", "cache"),
+    ]
+    assert origins == [(0, "part_of"), (1, "runs_on"), (1, "depends_on"), (1, "depends_on")]
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ("x,x,host,,six,,,,,,", "[1].criticality"),
+        ("x,x,host,,0,,,,,,", "[1].criticality"),
+        (",x,host,,,,,,,,", "[1].id"),
+        ("x,x,,,,,,,,,", "[1].class"),
+        ("x,x,host,,,,,novalue,,,", "[1].attributes"),
+        ("x,x,host,,,,,{bad json,,,", "[1].attributes"),
+        ("x,x,host", "[1]"),
+    ],
+)
+def test_a_bad_csv_row_is_named_by_row_and_field(row, field):
+    body = HEADER + "ok,ok,host,,,,,,,,\n" + row + "\n"
+    assert rejected(lambda: cis_from_csv(body.encode())) == field
+
+
+def test_unknown_csv_columns_are_rejected():
+    assert rejected(lambda: cis_from_csv(b"id,class,colour\nx,host,red\n")) == "header"
+
+
+def test_relationship_targets_must_exist_in_the_request_or_the_database():
+    cis, rels, origins = cis_from_csv((HEADER + "a,a,app,,,,,,h,,\nb,b,app,,,,,,,,x\n").encode())
+    assert rejected(lambda: validate(cis, rels, origins, set())) == "[0].runs_on"
+    assert rejected(lambda: validate(cis, rels, origins, {"h"})) == "[1].part_of"
+    validate(cis, rels, origins, {"h", "x"})
+
+
+def test_json_items_and_their_errors():
+    items = [
+        {"id": "h", "class": "host", "aliases": ["h.example"], "attributes": {"rack": 4}},
+        {"id": "a", "class": "app", "relationships": [{"kind": "runs_on", "target": "h"}], "depends_on": ["h"]},
+    ]
+    cis, rels, origins = cis_from_json(items)
+    assert dict(cis[0].attributes) == {"rack": "4"}
+    validate(cis, rels, origins, set())
+    bad_kind = [items[0], {**items[1], "relationships": [{"kind": "hosts", "target": "h"}]}]
+    assert rejected(lambda: validate(*cis_from_json(bad_kind), set())) == "[1].relationships[0].kind"
+    assert rejected(lambda: validate(*cis_from_json([items[0], items[0]]), set())) == "[1].id"
+    assert rejected(lambda: cis_from_json([{"id": "x", "class": "host", "criticality": True}])) == "[0].criticality"
+    assert rejected(lambda: cis_from_json([{"id": "x", "class": "host", "colour": "red"}])) == "[0].colour"

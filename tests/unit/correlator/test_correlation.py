@@ -1,0 +1,188 @@
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.correlator.binding import MatchRules
+from services.correlator.cmdb import CI, Cmdb, Relationship
+from services.correlator.correlation import (
+    ExpiryInvalid,
+    ExpiryPolicy,
+    Sighting,
+    Snapshot,
+    correlate,
+    expire,
+)
+from services.correlator.dedup import Observation
+from services.correlator.flapping import FlapPolicy
+from services.correlator.known_errors import KnownErrorCatalog
+from services.correlator.windows import Change, MaintenanceWindow, WindowIndex
+
+T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+CMDB = Cmdb.build(
+    [CI("host-1", "host-1", "host"), CI("db-1", "db-1", "database")]
+    + [CI(f"app-{i}", f"app-{i}", "application") for i in range(20)],
+    [Relationship(f"app-{i}", "runs_on", "host-1") for i in range(20)],
+)
+CATALOG = KnownErrorCatalog.build(
+    [
+        {
+            "id": "KE-1",
+            "title": "Disk fills with logs",
+            "workaround": "rotate logs",
+            "matchers": [{"type": "label", "label": "alertname", "value": "DiskFull"}],
+        }
+    ]
+)
+
+
+def snapshot(changes=(), windows=(), **policies) -> Snapshot:
+    return Snapshot(1, CMDB, MatchRules(), CATALOG, WindowIndex.build(changes, windows, CMDB), **policies)
+
+
+def seen(event_id, host="host-1", firing=True, at=T0, alertname="HostDown", source="alertmanager") -> Sighting:
+    labels = {"alertname": alertname, "host": host}
+    obs = Observation(event_id, firing, 1, f"{alertname} on {host}", "", source, labels, at)
+    return Sighting(obs)
+
+
+def run(snap, events, before=None, groups=None):
+    """Feed (fingerprint, sightings) pairs; returns the final states and which fingerprints emitted."""
+    groups = {} if groups is None else groups
+    states, emitted = dict(before or {}), []
+    for fp, sightings in events:
+        after, emit = correlate(states.get(fp), fp, sightings, groups, snap)
+        if after is not None:
+            states[fp] = after
+        if emit:
+            emitted.append(fp)
+    return states, emitted, groups
+
+
+def test_a_host_and_its_twenty_applications_form_one_group_on_the_host():
+    events = [("host", [seen("h", "host-1")])] + [(f"a{i}", [seen(f"a{i}", f"app-{i}")]) for i in range(20)]
+    states, emitted, groups = run(snapshot(), events)
+    assert len(emitted) == 21
+    assert {s.group_id for s in states.values()} == {f"ci:host-1@{T0.isoformat()}"}
+    assert {s.root_ci_id for s in states.values()} == {"host-1"}
+    assert groups["ci:host-1"].affected == frozenset({"host-1", *(f"app-{i}" for i in range(20))})
+    assert states["a3"].ci_id == "app-3" and states["a3"].binding == "name:host"
+
+
+def test_unbound_alerts_group_by_labels_and_are_kept():
+    states, emitted, _ = run(snapshot(), [("x", [seen("x", "nowhere")]), ("y", [seen("y", "elsewhere")])])
+    assert emitted == ["x", "y"]
+    assert states["x"].ci_id is None and states["x"].binding == "unbound"
+    assert states["x"].group_id == states["y"].group_id and states["x"].group_id.startswith("labels:")
+
+
+def test_after_a_gap_the_group_reopens_under_a_new_instance():
+    later = T0 + timedelta(minutes=30)
+    states, _, _ = run(
+        snapshot(),
+        [("a", [seen("a1", "app-1")]), ("a", [seen("a2", "app-1", firing=False, at=T0 + timedelta(minutes=1))])],
+    )
+    states, _, _ = run(snapshot(), [("b", [seen("b1", "app-2", at=later)])], states)
+    assert states["b"].group_id == f"ci:host-1@{later.isoformat()}" != states["a"].group_id
+
+
+def test_known_error_is_matched():
+    states, _, _ = run(snapshot(), [("d", [seen("d", "db-1", alertname="DiskFull")])])
+    assert states["d"].known_error_id == "KE-1"
+
+
+def test_duplicates_inside_a_batch_coalesce_into_one_emission_with_the_count():
+    states, emitted, _ = run(snapshot(), [("a", [seen(f"e{i}", "app-1") for i in range(9)])])
+    assert emitted == ["a"] and states["a"].alert.occurrences == 9
+    again, emitted, _ = run(snapshot(), [("a", [seen("e3", "app-1")])], states)
+    assert emitted == [] and again == states  # a copy of an applied event changes nothing
+
+
+def test_suppress_window_on_the_host_covers_its_applications():
+    change = Change("CHG1", ("host-1",), T0 - timedelta(hours=1), T0 + timedelta(hours=1), "approved", "suppress")
+    states, emitted, _ = run(snapshot([change]), [("a", [seen("a", "app-7")]), ("db", [seen("d", "db-1")])])
+    assert emitted == ["db"]
+    assert states["a"].suppressed and states["a"].change_id == "CHG1" and not states["a"].announced
+
+
+def test_outside_the_window_or_unapproved_nothing_is_suppressed():
+    window = (T0 + timedelta(hours=1), T0 + timedelta(hours=2))
+    changes = [
+        Change("CHG-later", ("host-1",), *window, "approved", "suppress"),
+        Change("CHG-draft", ("host-1",), T0 - timedelta(hours=1), T0 + timedelta(hours=1), "requested", "suppress"),
+    ]
+    states, emitted, _ = run(snapshot(changes), [("a", [seen("a", "app-7")])])
+    assert emitted == ["a"] and states["a"].change_id is None
+
+
+def test_mark_policy_emits_marked_during_change():
+    w = MaintenanceWindow("MW1", ("app-2",), T0 - timedelta(minutes=5), T0 + timedelta(minutes=5), "mark")
+    states, emitted, _ = run(snapshot(windows=[w]), [("a", [seen("a", "app-2")])])
+    assert emitted == ["a"] and states["a"].during_change and states["a"].window_id == "MW1"
+
+
+def test_an_announced_alert_is_not_hidden_by_a_window_that_starts_later():
+    change = Change("CHG1", ("host-1",), T0 + timedelta(minutes=1), T0 + timedelta(hours=1), "approved", "suppress")
+    snap = snapshot([change])
+    states, _, _ = run(snap, [("a", [seen("a1", "app-1")])])
+    states, emitted, _ = run(snap, [("a", [seen("a2", "app-1", at=T0 + timedelta(minutes=2))])], states)
+    assert emitted == ["a"] and states["a"].announced and not states["a"].suppressed
+    assert states["a"].during_change and states["a"].change_id == "CHG1"
+
+
+def test_flapping_holds_the_resolve_and_marks_the_emission():
+    snap = snapshot(flap=FlapPolicy(max_changes=2, window=timedelta(minutes=10), quiet=timedelta(minutes=10)))
+    states, _, _ = run(snap, [("a", [seen("e0", "app-1")])])
+    flips = [seen(f"e{i}", "app-1", firing=i % 2 == 0, at=T0 + timedelta(seconds=i)) for i in range(1, 6)]
+    states, emitted, _ = run(snap, [("a", flips)], states)
+    a = states["a"]
+    assert emitted == ["a"] and a.flap.flapping and not a.alert.firing and a.shown_firing
+    assert a.expires_at == a.flap.last_change_at + timedelta(minutes=10)
+    assert expire(a, a.expires_at - timedelta(seconds=1)) is None
+    quiet, emit = expire(a, a.expires_at)
+    assert emit and not quiet.shown_firing and not quiet.flap.flapping and not quiet.announced
+
+
+def test_a_firing_alert_not_seen_for_its_timeout_expires():
+    snap = snapshot(expiry=ExpiryPolicy({"pagerduty": timedelta(minutes=30)}, timedelta(hours=4)))
+    states, _, _ = run(snap, [("p", [seen("p", "app-1", source="pagerduty")]), ("m", [seen("m", "app-2")])])
+    assert states["p"].expires_at == T0 + timedelta(minutes=30)
+    assert states["m"].expires_at == T0 + timedelta(hours=4)
+    expired, emit = expire(states["p"], T0 + timedelta(hours=1))
+    assert emit and expired.expired and not expired.alert.firing and expired.alert.last_seen == states["p"].expires_at
+    # Seen again: it fires afresh, no longer expired.
+    again, emitted, _ = run(
+        snap, [("p", [seen("p2", "app-1", at=T0 + timedelta(hours=2), source="pagerduty")])], {"p": expired}
+    )
+    assert emitted == ["p"] and again["p"].alert.firing and not again["p"].expired
+
+
+def test_senders_end_time_is_honoured():
+    ends = T0 + timedelta(minutes=4)
+    sighting = replace(seen("m", "app-1"), ends_at=ends)
+    states, _, _ = run(snapshot(), [("m", [sighting])])
+    assert states["m"].expires_at == ends
+
+
+def test_a_resolve_of_an_unannounced_alert_is_not_emitted():
+    change = Change("CHG1", ("app-1",), T0 - timedelta(hours=1), T0 + timedelta(hours=1), "in progress", "suppress")
+    states, emitted, _ = run(snapshot([change]), [("a", [seen("a1", "app-1"), seen("a2", "app-1", firing=False)])])
+    assert emitted == [] and states["a"].suppressed and not states["a"].alert.firing
+
+
+def test_expiry_policy_parses_per_source_seconds():
+    policy = ExpiryPolicy.parse("pagerduty=14400, grafana=600,default=7200")
+    assert policy.timeout("grafana") == timedelta(minutes=10) and policy.timeout("native") == timedelta(hours=2)
+    for bad in ("pagerduty", "x=abc", "=5", "x=0"):
+        with pytest.raises(ExpiryInvalid):
+            ExpiryPolicy.parse(bad)
+
+
+def test_while_flapping_a_resolve_is_held_back_without_an_emission():
+    snap = snapshot(flap=FlapPolicy(max_changes=2, window=timedelta(minutes=10), quiet=timedelta(minutes=10)))
+    states, _, _ = run(snap, [("a", [seen("e0", "app-1")])])
+    flips = [seen(f"e{i}", "app-1", firing=i % 2 == 0, at=T0 + timedelta(seconds=i)) for i in range(1, 5)]
+    states, emitted, _ = run(snap, [("a", flips)], states)
+    assert emitted == ["a"] and states["a"].flap.flapping and states["a"].alert.firing
+    states, emitted, _ = run(snap, [("a", [seen("e5", "app-1", firing=False, at=T0 + timedelta(seconds=5))])], states)
+    assert emitted == [] and states["a"].shown_firing and not states["a"].alert.firing
