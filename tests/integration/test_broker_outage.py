@@ -23,9 +23,18 @@ def own_broker_and_ingest(tmp_path):
     asyncio.run(ensure_topics(settings))
     token = secrets.token_urlsafe(24)
     log = open(tmp_path / "ingest.log", "a")  # noqa: SIM115
-    ingest = ServiceProcess("ingest", free_port(), {
-        "KAFKA_BOOTSTRAP": broker.bootstrap, "TRIAGE_TOKENS": f"t:{token}:ingest", "LOG_FORMAT": "text",
-        "INGEST_PUBLISH_TIMEOUT": "2", "INGEST_RETRY_AFTER": "7"}, log).start()
+    ingest = ServiceProcess(
+        "ingest",
+        free_port(),
+        {
+            "KAFKA_BOOTSTRAP": broker.bootstrap,
+            "TRIAGE_TOKENS": f"t:{token}:ingest",
+            "LOG_FORMAT": "text",
+            "INGEST_PUBLISH_TIMEOUT": "2",
+            "INGEST_RETRY_AFTER": "7",
+        },
+        log,
+    ).start()
     ingest.wait_healthy(60)
     state = {"broker": broker}
     yield ingest, token, settings, state, port
@@ -35,8 +44,9 @@ def own_broker_and_ingest(tmp_path):
 
 
 def post(ingest, token):
-    return httpx.post(ingest.url + "/v1/alerts/alertmanager", json=BODY, timeout=30,
-                      headers={"Authorization": f"Bearer {token}"})
+    return httpx.post(
+        ingest.url + "/v1/alerts/alertmanager", json=BODY, timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def test_503_while_the_broker_is_down_and_202_once_it_is_back(own_broker_and_ingest):

@@ -17,13 +17,23 @@ def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
     normalized_before = asyncio.run(end_offsets(stack.kafka, NORMALIZED))
     dlq_before = asyncio.run(end_offsets(stack.kafka, DEAD_LETTER))
     key = f"raw-{run}".encode()
-    asyncio.run(produce(stack.kafka, RAW, [
-        (key, b"{not json", [("source", b"alertmanager")]),
-        (key, good, [("source", b"nagios")]),
-        (key, json.dumps({"alerts": [{"status": "firing", "labels": {}}]}).encode(), [("source", b"alertmanager")]),
-        (key, good, []),
-        (key, good, [("source", b"alertmanager")]),
-    ]))
+    asyncio.run(
+        produce(
+            stack.kafka,
+            RAW,
+            [
+                (key, b"{not json", [("source", b"alertmanager")]),
+                (key, good, [("source", b"nagios")]),
+                (
+                    key,
+                    json.dumps({"alerts": [{"status": "firing", "labels": {}}]}).encode(),
+                    [("source", b"alertmanager")],
+                ),
+                (key, good, []),
+                (key, good, [("source", b"alertmanager")]),
+            ],
+        )
+    )
 
     def mine(records):
         return [a for a in map(_alert, records) if a.labels.get("run") == run]
@@ -32,8 +42,9 @@ def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
     alerts = mine(normalized)
     assert len(alerts) == 1 and alerts[0].source == "alertmanager" and alerts[0].summary == f"RawAlert on raw-{run}"
 
-    dead = asyncio.run(read_all(stack.kafka, DEAD_LETTER,
-                                lambda rs: sum(r.key == key for r in rs) >= 4, start=dlq_before))
+    dead = asyncio.run(
+        read_all(stack.kafka, DEAD_LETTER, lambda rs: sum(r.key == key for r in rs) >= 4, start=dlq_before)
+    )
     reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead if r.key == key]
     assert len(reasons) == 4, reasons
     assert "not valid JSON" in reasons[0]
