@@ -37,7 +37,7 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         SCHEMA,
         Path(__file__).parent / "migrations",
         kafka.NORMALIZED,
-        "triage-correlator",
+        settings.correlator_consumer_group,
         lambda pool, publisher: Correlation(pool, publisher, snapshots),
     )
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)

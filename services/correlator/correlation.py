@@ -136,15 +136,37 @@ def correlate(
     sightings: Sequence[Sighting],
     groups: dict[str, OpenGroup],
     snap: Snapshot,
-) -> tuple[Tracked | None, bool]:
-    """The state after a batch's sightings of one fingerprint, in order, and whether to emit it.
-    `groups` (group key -> current instance) is updated in place."""
-    state = before
+) -> tuple[Tracked | None, list[tuple[Tracked, datetime]]]:
+    """The state after a batch's sightings of one fingerprint, in order, and what to emit: each state with the
+    time of the last sighting that changed what downstream sees. Duplicates coalesce; a change of status does
+    not, so an alert that fired and resolved inside one batch still reaches ticketing as both, exactly as it
+    would with other batch boundaries. `groups` (group key -> current instance) is updated in place."""
+    state, emissions = before, []
+    for run in _status_runs(before, sightings):
+        start, changed_at = state, None
+        for sighting in run:
+            after = _sight(state, fingerprint, sighting, groups, snap)
+            if after is not None and (state is None or after.visible() != state.visible()):
+                changed_at = sighting.observation.at
+            state = after
+        if state is None or state == start:
+            continue
+        state, emit = _announce(start, state)
+        if emit:
+            emissions.append((state, changed_at or run[-1].observation.at))
+    return state, emissions
+
+
+def _status_runs(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
+    """Sightings cut where the status they report changes (firing <-> resolved)."""
+    runs: list[list[Sighting]] = []
+    status = before.alert.firing if before else None
     for sighting in sightings:
-        state = _sight(state, fingerprint, sighting, groups, snap)
-    if state is None or state == before:
-        return state, False
-    return _announce(before, state)
+        if not runs or sighting.observation.firing != status:
+            runs.append([])
+        runs[-1].append(sighting)
+        status = sighting.observation.firing
+    return runs
 
 
 def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:

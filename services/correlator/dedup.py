@@ -2,10 +2,12 @@
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 # How many recent event ids each alert remembers, to drop copies a producer retry wrote twice.
 RECENT_EVENTS = 32
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class AlertState:
     first_seen: datetime
     last_seen: datetime
     occurrences: int  # firing occurrences since it (re)opened
-    sequence: int  # emissions downstream so far
+    sequence: int  # of the last emission downstream (see next_sequence)
     recent_event_ids: tuple[str, ...] = ()
 
 
@@ -65,6 +67,14 @@ def _fire(state: AlertState | None, fingerprint: str, obs: Observation) -> Alert
     if not state.firing:  # a re-fire keeps its identity and starts counting again
         return replace(state, firing=True, first_seen=obs.at, occurrences=1, **shown)
     return replace(state, occurrences=state.occurrences + 1, **shown)
+
+
+def next_sequence(previous: int, caused_at: datetime) -> int:
+    """The sequence of an emission caused at `caused_at` (the newest alert time it carries, or an expiry time):
+    that time in microseconds, or one past the previous when clocks tie or run backwards. Counting emissions
+    instead would depend on batch boundaries, so a correlator rebuilt by replaying the topic would number below
+    what ticketing already applied, and ticketing would drop its updates as old."""
+    return max(previous + 1, (caused_at - _EPOCH) // _MICROSECOND)
 
 
 def observe_all(state: AlertState | None, fingerprint: str, observations: Iterable[Observation]) -> AlertState | None:

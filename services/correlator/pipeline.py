@@ -24,7 +24,7 @@ from . import heartbeats, metrics, store
 from .binding import bind
 from .cmdb import Cmdb
 from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire
-from .dedup import Observation
+from .dedup import Observation, next_sequence
 from .grouping import group_key_for
 from .snapshots import SnapshotCache
 
@@ -201,13 +201,14 @@ async def apply(
     # had each alert come alone, whatever the batch boundaries of a replay.
     for fingerprint in sorted(sightings, key=lambda fp: (sightings[fp][0].observation.at, fp)):
         before = states.get(fingerprint)
-        after, emit = correlate(before, fingerprint, sightings[fingerprint], groups, snap)
+        after, emissions = correlate(before, fingerprint, sightings[fingerprint], groups, snap)
         if after is None or after == before:
             continue
-        if emit:
-            after = replace(after, alert=replace(after.alert, sequence=after.alert.sequence + 1))
-            emitted.append(after)
-        changed.append(after)
+        sequence = before.alert.sequence if before else 0
+        for state, caused_at in emissions:
+            sequence = next_sequence(sequence, caused_at)
+            emitted.append(_numbered(state, sequence))
+        changed.append(_numbered(after, sequence))
     for t in emitted:
         cause = causes.get(t.alert.fingerprint)
         outgoing.append(emission(t, snap, groups, cause.event_id if cause else "", _cause_at(cause)))
@@ -216,6 +217,10 @@ async def apply(
     await store.save(conn, changed)
     await store.save_links(conn, changed)
     await store.save_groups(conn, [g for k, g in groups.items() if loaded.get(k) != g])
+
+
+def _numbered(t: Tracked, sequence: int) -> Tracked:
+    return replace(t, alert=replace(t.alert, sequence=sequence))
 
 
 def _cause_at(cause: Alert | None) -> datetime | None:
@@ -277,7 +282,7 @@ def _expired(
             continue
         after, emit = result
         if emit:
-            after = replace(after, alert=replace(after.alert, sequence=after.alert.sequence + 1))
+            after = _numbered(after, next_sequence(after.alert.sequence, t.expires_at or moment))
             outgoing.append(emission(after, snap, groups, "", None))
         changed.append(after)
     return changed

@@ -13,6 +13,9 @@ from .grouping import DEFAULT_GROUP_BY, GroupingPolicy
 
 class CorrelatorSettings(ServiceSettings):
     correlator_port: int = 8082
+    correlator_consumer_group: str = Field(
+        "triage-correlator", description="Kafka consumer group; a new group with an empty schema replays the topic."
+    )
     correlator_binding_rules: str = Field(
         "{}", description="JSON for binding.MatchRules.parse: name_labels, port_labels, attribute_rules, regex_rules."
     )

@@ -51,11 +51,10 @@ def run(snap, events, before=None, groups=None):
     groups = {} if groups is None else groups
     states, emitted = dict(before or {}), []
     for fp, sightings in events:
-        after, emit = correlate(states.get(fp), fp, sightings, groups, snap)
+        after, emissions = correlate(states.get(fp), fp, sightings, groups, snap)
         if after is not None:
             states[fp] = after
-        if emit:
-            emitted.append(fp)
+        emitted.extend(fp for _ in emissions)
     return states, emitted, groups
 
 
@@ -136,7 +135,9 @@ def test_flapping_holds_the_resolve_and_marks_the_emission():
     flips = [seen(f"e{i}", "app-1", firing=i % 2 == 0, at=T0 + timedelta(seconds=i)) for i in range(1, 6)]
     states, emitted, _ = run(snap, [("a", flips)], states)
     a = states["a"]
-    assert emitted == ["a"] and a.flap.flapping and not a.alert.firing and a.shown_firing
+    # e1 resolves and e2 re-fires before flapping is detected; e3 is held (shown flapping), e4 re-fires (new
+    # first_seen); e5, held again, changes nothing downstream sees.
+    assert emitted == ["a"] * 4 and a.flap.flapping and not a.alert.firing and a.shown_firing
     assert a.expires_at == a.flap.last_change_at + timedelta(minutes=10)
     assert expire(a, a.expires_at - timedelta(seconds=1)) is None
     quiet, emit = expire(a, a.expires_at)
@@ -183,6 +184,29 @@ def test_while_flapping_a_resolve_is_held_back_without_an_emission():
     states, _, _ = run(snap, [("a", [seen("e0", "app-1")])])
     flips = [seen(f"e{i}", "app-1", firing=i % 2 == 0, at=T0 + timedelta(seconds=i)) for i in range(1, 5)]
     states, emitted, _ = run(snap, [("a", flips)], states)
-    assert emitted == ["a"] and states["a"].flap.flapping and states["a"].alert.firing
+    assert emitted == ["a"] * 4 and states["a"].flap.flapping and states["a"].alert.firing
     states, emitted, _ = run(snap, [("a", [seen("e5", "app-1", firing=False, at=T0 + timedelta(seconds=5))])], states)
     assert emitted == [] and states["a"].shown_firing and not states["a"].alert.firing
+
+
+def test_an_alert_that_fires_and_resolves_inside_one_batch_still_reaches_ticketing_firing():
+    after, emissions = correlate(None, "a", [seen("e1", "app-1"), seen("e2", "app-1", firing=False)], {}, snapshot())
+    assert [(t.shown_firing, at) for t, at in emissions] == [(True, T0), (False, T0)]
+    assert not after.alert.firing and not after.announced
+
+
+def test_batch_boundaries_change_neither_the_final_state_nor_the_status_changes_emitted():
+    snap = snapshot(flap=FlapPolicy(max_changes=2, window=timedelta(minutes=10), quiet=timedelta(minutes=10)))
+    statuses = [True, True, False, True, True, True, False, False, True, False, True]
+    events = [seen(f"e{i}", "app-1", firing=f, at=T0 + timedelta(seconds=i)) for i, f in enumerate(statuses)]
+    after, emissions = correlate(None, "a", events, {}, snap)
+    whole_emitted = [t.shown_firing for t, _ in emissions]
+    one_by_one, state = [], None
+    groups: dict = {}
+    for event in events:
+        state, emissions = correlate(state, "a", [event], groups, snap)
+        one_by_one += [t.shown_firing for t, _ in emissions]
+    assert state == after
+    # Alone, each duplicate is emitted (a count change); together they coalesce. Status changes never do.
+    dedupe = [s for i, s in enumerate(one_by_one) if i == 0 or s != one_by_one[i - 1]]
+    assert dedupe == [s for i, s in enumerate(whole_emitted) if i == 0 or s != whole_emitted[i - 1]]

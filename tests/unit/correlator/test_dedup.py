@@ -1,5 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
+from services.correlator import dedup
 from services.correlator.dedup import RECENT_EVENTS, Observation, needs_emission, observe, observe_all
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
@@ -63,3 +64,11 @@ def test_recent_event_ids_are_bounded():
     state = observe_all(None, "fp", [obs(f"e{i}") for i in range(RECENT_EVENTS * 3)])
     assert len(state.recent_event_ids) == RECENT_EVENTS
     assert state.occurrences == RECENT_EVENTS * 3
+
+
+def test_emission_sequence_is_the_cause_time_in_microseconds_and_always_increases():
+    at = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+    micros = int(at.timestamp()) * 1_000_000
+    assert dedup.next_sequence(0, at) == micros
+    assert dedup.next_sequence(micros, at) == micros + 1  # same instant twice: still increasing
+    assert dedup.next_sequence(micros + 50, at) == micros + 51  # a clock that ran backwards
