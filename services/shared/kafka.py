@@ -17,6 +17,7 @@ from aiokafka import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from prometheus_client import Gauge
 
 from .backoff import retry_forever
 from .settings import KafkaSettings
@@ -29,6 +30,10 @@ CORRELATED = "alerts.correlated"
 INCIDENT_EVENTS = "incidents.events"
 DEAD_LETTER = "alerts.dlq"
 ALL_TOPICS = (RAW, NORMALIZED, CORRELATED, INCIDENT_EVENTS, DEAD_LETTER)
+
+CONSUMER_LAG = Gauge(
+    "triage_consumer_lag_records", "Records not yet applied on this instance's partitions of a topic", ["topic"]
+)
 
 Headers = list[tuple[str, bytes]]
 
@@ -222,6 +227,7 @@ class BatchConsumer:
 
     async def run(self) -> None:
         consumer = await retry_forever(self._start_consumer, f"connect consumer for {self._topic}")
+        applied: Offsets = {}
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
@@ -229,9 +235,20 @@ class BatchConsumer:
                 if records:
                     await self._apply(records)
                     await self._commit(consumer, records)
+                    applied.update(next_offsets(records))
                 self.healthy_reason = None
+                self._report_lag(consumer, applied)
         finally:
             await _quietly(consumer.stop())
+
+    def _report_lag(self, consumer: AIOKafkaConsumer, applied: Offsets) -> None:
+        """Records between what this instance applied and the end of its partitions, from fetch metadata."""
+        lag = 0
+        for tp in consumer.assignment():
+            end, done = consumer.highwater(tp), applied.get(tp)
+            if end is not None and done is not None:
+                lag += max(0, end - done)
+        CONSUMER_LAG.labels(self._topic).set(lag)
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
