@@ -1,8 +1,10 @@
-"""The ticketing process: the alerts.correlated consumer, the outbox relay, and the incident API."""
+"""The ticketing process: the alerts.correlated consumer, the outbox relay, the SLA timer, the SLA figures, and
+the incident API."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -13,14 +15,17 @@ from services.shared.auth import TokenRegistry
 from services.shared.consuming import StatefulService
 
 from . import api
+from .metrics import SlaFigures, register
 from .pipeline import Ticketing
 from .relay import OutboxRelay
 from .settings import TicketingSettings
+from .sla_timer import SlaTimer
 
 SCHEMA = "ticketing"
 
 
 def create_app(settings: TicketingSettings) -> FastAPI:
+    rules, policy = settings.sla_rules(), settings.incident_policy()
     outbox_ready = asyncio.Event()
     service = StatefulService(
         settings,
@@ -28,9 +33,11 @@ def create_app(settings: TicketingSettings) -> FastAPI:
         Path(__file__).parent / "migrations",
         kafka.CORRELATED,
         "triage-ticketing",
-        lambda pool, publisher: Ticketing(pool, publisher, outbox_ready),
+        lambda pool, publisher: Ticketing(pool, publisher, outbox_ready, policy, rules),
     )
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)
+    figures = SlaFigures(settings.ticketing_metrics_interval)
+    register(figures)
 
     async def relay() -> None:
         await service.connected.wait()
@@ -39,19 +46,38 @@ def create_app(settings: TicketingSettings) -> FastAPI:
         service.on_stop(relay.stop)
         await relay.run()
 
+    async def sla_timer() -> None:
+        await service.connected.wait()
+        assert service.pool is not None
+        timer = SlaTimer(
+            service.pool,
+            rules,
+            outbox_ready,
+            settings.ticketing_sla_interval,
+            timedelta(seconds=settings.ticketing_auto_close_after),
+        )
+        service.on_stop(timer.stop)
+        await timer.run()
+
+    async def sla_figures() -> None:
+        await service.connected.wait()
+        assert service.pool is not None
+        service.on_stop(figures.stop)
+        await figures.run(service.pool)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with service.running(extra=[relay]):
+        async with service.running(extra=[relay, sla_timer, sla_figures]):
             yield
 
     app = FastAPI(
         title="triage ticketing",
         version="1",
         lifespan=lifespan,
-        description="Incidents from correlated alerts: ITIL lifecycle, priority, SLA, events.",
+        description="Incidents from correlated alerts: ITIL lifecycle, priority, SLA clocks, escalation, events.",
     )
     install_error_handlers(app)
     install_health(app, service.readiness())
-    app.include_router(api.router(lambda: service.pool, bearer_auth(tokens)))
+    app.include_router(api.router(lambda: service.pool, bearer_auth(tokens), rules, outbox_ready))
     openapi_bearer(app)
     return app

@@ -1,13 +1,29 @@
-"""How correlated alerts open, update and resolve an incident. Pure: the caller supplies ids and time."""
+"""An incident and how correlated alerts open, update, resolve and reopen it. Pure: ids, times and policy are
+passed in. Times are the alerts' own (the correlator's last_seen), so replaying the same alerts decides the same.
+
+Rules, per group key (the incident of a group is its latest one):
+- A firing alert with no incident, or whose incident is closed, cancelled or resolved longer than the reopen
+  window ago, opens a new incident (referencing the previous one of the group, if any).
+- An alert that starts firing while the incident is resolved within the reopen window reopens it.
+- Repeats of an alert only add to the alert count; an incident shows what its alerts show (CI, known error,
+  change, flapping) and its priority follows them (impact from the most critical CI and how many CIs and
+  services are affected, urgency from the worst firing severity), which is an event of its own.
+- When every alert of an open incident has resolved, the incident auto-resolves if its priority's policy says
+  so; otherwise it stays open for a human.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-OPEN_STATUSES = ("new", "in_progress", "on_hold")
+from . import priority as itil
+from .lifecycle import OPEN_STATES, Action, IncidentStatus, transition
 
-# Urgency from the worst firing severity (1 critical .. 5 info); impact is medium until the CMDB binds a CI.
-_PRIORITY_BY_SEVERITY = {1: 2, 2: 2, 3: 3, 4: 3, 5: 4}
+OPEN_STATUSES = tuple(s.value for s in OPEN_STATES)
+_SEVERITY_NAMES = {1: "critical", 2: "major", 3: "minor", 4: "warning", 5: "info"}
+_DESCRIBED_ALERTS = 20
+
+Pause = tuple[datetime, datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +38,43 @@ class AlertUpdate:
     severity: int
     title: str
     description: str
+    at: datetime  # when the alert was last seen: the time of this change
     ci_id: str = ""
+    root_ci_id: str = ""
+    ci_name: str = ""
+    ci_criticality: int = 0  # 1 (most critical) .. 5; 0 unbound
+    support_group: str = ""
+    service: str = ""
+    affected_ci_ids: tuple[str, ...] = ()
+    known_error_id: str = ""
+    workaround: str = ""
+    change_id: str = ""
+    during_change: bool = False
+    flapping: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
+    """One alert of an incident, as last reported."""
+
     fingerprint: str
     firing: bool
     occurrences: int
     severity: int
     title: str
+    ci_id: str = ""
+    ci_criticality: int = 0
+    service: str = ""
+    flapping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPolicy:
+    """How alerts drive incidents; configuration with ITIL defaults."""
+
+    matrix: itil.PriorityMatrix = itil.DEFAULT_MATRIX
+    reopen_window: timedelta = timedelta(hours=1)
+    auto_resolve: frozenset[int] = frozenset({1, 2, 3, 4, 5})  # priorities the pipeline may resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +83,40 @@ class Incident:
     number: str | None  # assigned by the store when the incident is first written
     group_key: str
     title: str
-    description: str
     status: str
     priority: int
-    ci_id: str
     opened_at: datetime
     updated_at: datetime
+    description: str = ""
+    impact: int = int(itil.Impact.MEDIUM)
+    urgency: int = int(itil.Urgency.MEDIUM)
+    ci_id: str = ""  # the root CI of the group
+    ci_name: str = ""
+    affected_ci_ids: tuple[str, ...] = ()
+    service: str = ""
+    assignment_group: str = ""
+    assignee: str = ""
+    known_error_id: str = ""
+    workaround: str = ""
+    change_id: str = ""
+    during_change: bool = False
+    flapping: bool = False
+    previous_incident_id: str | None = None
+    resolution_code: str = ""
+    resolution_notes: str = ""
+    acknowledged_at: datetime | None = None  # first taken on by a person (MTTA)
+    responded_at: datetime | None = None  # first move out of `new`, by anyone: stops the response clock
     resolved_at: datetime | None = None
-    version: int = 1
+    closed_at: datetime | None = None
+    alert_count: int = 0
+    # Resolution-clock pauses: each hold, and the time between a resolve and a reopen.
+    pauses: tuple[Pause, ...] = ()
+    # SLA marks: the highest share of each target evaluated so far (a breach is never un-recorded).
+    response_reached: float = 0.0
+    resolution_reached: float = 0.0
+    sla_check_at: datetime | None = None  # when the SLA timer must look at it next
+    version: int = 0
     members: Mapping[str, Member] = field(default_factory=dict)
-
-    @property
-    def alert_count(self) -> int:
-        return sum(m.occurrences for m in self.members.values())
 
     @property
     def is_open(self) -> bool:
@@ -60,49 +124,230 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """One event of a change: its type, and for SLA and escalation events, what crossed and who is told."""
+
+    type: str
+    sla_clock: str = ""
+    sla_threshold: float = 0.0
+    escalation_group: str = ""
+    escalation_level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
+    """An incident after a change, and the events that tell it, in order: each event is one version."""
+
+    before: Incident | None
     incident: Incident
-    type: str  # opened | updated | resolved
+    events: tuple[Event, ...]
+    actor: str = "triage"
+    note: str = ""
 
 
-def priority_of(members: Mapping[str, Member]) -> int:
-    firing = [m.severity for m in members.values() if m.firing] or [m.severity for m in members.values()]
-    worst = min((s for s in firing if s), default=4)
-    return _PRIORITY_BY_SEVERITY.get(worst, 3)
-
-
-def apply(incident: Incident | None, update: AlertUpdate, now: datetime, new_id: str) -> Change | None:
-    """The change one alert update makes to the open incident of its group (None: there is none)."""
-    member = Member(update.fingerprint, update.firing, update.occurrences, update.severity, update.title)
-    if incident is None:
+def on_alert(current: Incident | None, update: AlertUpdate, policy: IncidentPolicy, new_id: str) -> Change | None:
+    """The change one alert update makes to its group's latest incident (`current`); None: nothing to do."""
+    member = _member(update)
+    if current is None or not _takes(current, update, policy):
         if not update.firing:
-            return None  # a resolve for an alert whose incident is already resolved or never opened
-        members = {update.fingerprint: member}
-        opened = Incident(
-            id=new_id,
-            number=None,
-            group_key=update.group_key,
-            title=update.title,
-            description=update.description,
-            status="new",
-            priority=priority_of(members),
-            ci_id=update.ci_id,
-            opened_at=now,
-            updated_at=now,
-            members=members,
-        )
-        return Change(opened, "opened")
-    members = {**incident.members, update.fingerprint: member}
-    if members == dict(incident.members):
-        return None
-    resolved = not any(m.firing for m in members.values())
-    changed = replace(
-        incident,
-        members=members,
-        priority=priority_of(members),
-        updated_at=now,
-        version=incident.version + 1,
-        status="resolved" if resolved else incident.status,
-        resolved_at=now if resolved else None,
+            return None  # a resolve for an alert whose incident is gone: nothing to open
+        return _open(current, update, member, policy, new_id)
+    before = current.members.get(update.fingerprint)
+    if current.status == IncidentStatus.RESOLVED:
+        if not update.firing or (before is not None and before.firing):
+            return None  # still quiet, or a repeat of what was firing when someone resolved it
+        return _reopen(current, update, member, policy)
+    return _update(current, update, member, policy)
+
+
+def _takes(incident: Incident, update: AlertUpdate, policy: IncidentPolicy) -> bool:
+    """Does this incident take the update, or is the group's next alert a new incident?"""
+    if incident.is_open:
+        return True
+    if incident.status != IncidentStatus.RESOLVED or incident.resolved_at is None:
+        return False  # closed and cancelled incidents stay closed
+    return update.at - incident.resolved_at <= policy.reopen_window
+
+
+def _member(u: AlertUpdate) -> Member:
+    return Member(
+        u.fingerprint, u.firing, u.occurrences, u.severity, u.title, u.ci_id, u.ci_criticality, u.service, u.flapping
     )
-    return Change(changed, "resolved" if resolved else "updated")
+
+
+def _open(previous: Incident | None, u: AlertUpdate, member: Member, policy: IncidentPolicy, new_id: str) -> Change:
+    incident = Incident(
+        id=new_id,
+        number=None,
+        group_key=u.group_key,
+        title=u.title,
+        status=IncidentStatus.NEW.value,
+        priority=0,
+        opened_at=u.at,
+        updated_at=u.at,
+        ci_id=u.root_ci_id or u.ci_id,
+        ci_name=u.ci_name if (u.root_ci_id or u.ci_id) == u.ci_id else "",
+        assignment_group=u.support_group,
+        previous_incident_id=previous.id if previous else None,
+        alert_count=u.occurrences,
+        members={u.fingerprint: member},
+    )
+    incident = _derived(_carried(incident, u), policy)
+    return Change(None, incident, (Event("opened"),))
+
+
+def _reopen(current: Incident, u: AlertUpdate, member: Member, policy: IncidentPolicy) -> Change:
+    at = max(u.at, current.updated_at)
+    assert current.resolved_at is not None
+    status = transition(IncidentStatus(current.status), Action.REOPEN)
+    reopened = replace(
+        current,
+        status=status.value,
+        resolved_at=None,
+        resolution_code="",
+        resolution_notes="",
+        pauses=(*current.pauses, (current.resolved_at, at)),
+    )
+    return _with_member(current, reopened, u, member, policy, at, "reopened")
+
+
+def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentPolicy) -> Change | None:
+    if current.members.get(u.fingerprint) == member:
+        return None  # the same report again
+    at = max(u.at, current.updated_at)
+    change = _with_member(current, current, u, member, policy, at, "updated")
+    incident = change.incident
+    if any(m.firing for m in incident.members.values()) or incident.priority not in policy.auto_resolve:
+        return change
+    resolved = replace(
+        incident,
+        status=transition(IncidentStatus(incident.status), Action.AUTO_RESOLVE).value,
+        resolved_at=at,
+        responded_at=incident.responded_at or at,
+        resolution_code="auto-resolved",
+        resolution_notes="Every alert of the incident resolved.",
+    )
+    return replace(change, incident=resolved, events=(Event("resolved"), *change.events[1:]))
+
+
+def _with_member(
+    current: Incident,
+    base: Incident,
+    u: AlertUpdate,
+    member: Member,
+    policy: IncidentPolicy,
+    at: datetime,
+    kind: str,
+) -> Change:
+    before = current.members.get(u.fingerprint)
+    incident = replace(
+        base,
+        members={**base.members, u.fingerprint: member},
+        alert_count=base.alert_count + _new_occurrences(before, member),
+        updated_at=at,
+    )
+    incident = _derived(_carried(incident, u), policy)
+    events = (Event(kind), Event("priority_changed")) if incident.priority != current.priority else (Event(kind),)
+    return Change(current, incident, events)
+
+
+def _new_occurrences(before: Member | None, after: Member) -> int:
+    """Occurrences the update adds. The correlator counts per firing period, so a re-fire starts again."""
+    if before is None or (after.firing and not before.firing):
+        return after.occurrences if after.firing else 0
+    return max(0, after.occurrences - before.occurrences)
+
+
+def _carried(incident: Incident, u: AlertUpdate) -> Incident:
+    """What the incident learns from an alert: first known value wins; a person's assignment is never undone."""
+    root = incident.ci_id or u.root_ci_id or u.ci_id
+    return replace(
+        incident,
+        ci_id=root,
+        ci_name=incident.ci_name or (u.ci_name if u.ci_id == root else ""),
+        service=incident.service or u.service,
+        assignment_group=incident.assignment_group or u.support_group,
+        known_error_id=incident.known_error_id or u.known_error_id,
+        workaround=incident.workaround or u.workaround,
+        change_id=incident.change_id or u.change_id,
+        during_change=incident.during_change or u.during_change,
+        affected_ci_ids=tuple(sorted({*incident.affected_ci_ids, *u.affected_ci_ids, *([u.ci_id] if u.ci_id else [])})),
+    )
+
+
+def _derived(incident: Incident, policy: IncidentPolicy) -> Incident:
+    """Fields that follow from the members: priority, flapping, description."""
+    members = incident.members.values()
+    firing = [m for m in members if m.firing]
+    impact, urgency = assess(incident, firing)
+    return replace(
+        incident,
+        impact=int(impact),
+        urgency=int(urgency),
+        priority=itil.priority(impact, urgency, policy.matrix)
+        if firing or not incident.priority
+        else incident.priority,
+        flapping=any(m.flapping for m in members),
+        description=describe(incident.members),
+    )
+
+
+def assess(incident: Incident, firing: list[Member]) -> tuple[itil.Impact, itil.Urgency]:
+    """ITIL impact and urgency. With nothing firing, they stay as they were (a resolve lowers nothing)."""
+    if not firing:
+        return itil.Impact(incident.impact), itil.Urgency(incident.urgency)
+    criticality = min((m.ci_criticality for m in incident.members.values() if m.ci_criticality), default=None)
+    services = {m.service for m in incident.members.values() if m.service}
+    impact = itil.impact_from(criticality, len(incident.affected_ci_ids), len(services))
+    worst = min((m.severity for m in firing if m.severity), default=4)
+    return impact, itil.urgency_from_severity(_SEVERITY_NAMES.get(worst, "warning"))
+
+
+def describe(members: Mapping[str, Member]) -> str:
+    """The description built from the alerts: firing first, then resolved, a bounded list."""
+    ordered = sorted(members.values(), key=lambda m: (not m.firing, m.severity or 9, m.title, m.fingerprint))
+    lines = [
+        f"- [{'firing' if m.firing else 'resolved'}] {_SEVERITY_NAMES.get(m.severity, 'warning')}: {m.title}"
+        + (f" (CI {m.ci_id})" if m.ci_id else "")
+        for m in ordered[:_DESCRIBED_ALERTS]
+    ]
+    if len(ordered) > _DESCRIBED_ALERTS:
+        lines.append(f"- ... and {len(ordered) - _DESCRIBED_ALERTS} more")
+    firing = sum(m.firing for m in ordered)
+    return f"{len(ordered)} alert(s), {firing} firing:\n" + "\n".join(lines)
+
+
+def versioned(change: Change) -> Change:
+    """Each event is one version of the incident: its sequence on incidents.events, gap-free."""
+    base = change.before.version if change.before else 0
+    return replace(change, incident=replace(change.incident, version=base + len(change.events)))
+
+
+def with_events(change: Change, incident: Incident, events: tuple[Event, ...]) -> Change:
+    return replace(change, incident=incident, events=change.events + events)
+
+
+_AUDITED = (
+    "title", "status", "priority", "impact", "urgency", "ci_id", "service", "assignment_group", "assignee",
+    "known_error_id", "change_id", "during_change", "flapping", "alert_count", "resolution_code",
+    "acknowledged_at", "resolved_at", "closed_at",
+)  # fmt: skip
+
+
+def differences(before: Incident | None, after: Incident) -> dict[str, list[object]]:
+    """What a change changed, field by field ([old, new]), for the audit trail."""
+    out = {}
+    for name in _AUDITED:
+        old, new = (getattr(before, name) if before else None), getattr(after, name)
+        if old != new:
+            out[name] = [_plain(old), _plain(new)]
+    return out
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def number(seq: int) -> str:
+    """INC0000001 .. INC9999999, then INC10000000: never truncated."""
+    return f"INC{seq:07d}"

@@ -1,28 +1,32 @@
-"""alerts.correlated -> incidents, with every change written to the outbox in the same transaction."""
+"""alerts.correlated -> incidents: one transaction per consumed batch holds the incident changes, their outbox
+rows and audit trail, the applied sequences and the consumer offsets."""
 
 import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
 
 import asyncpg
 from aiokafka import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from services.shared import kafka
-from services.shared.contracts import AlertStatus, CorrelatedAlert, IncidentEvent
+from services.shared.contracts import AlertStatus, CorrelatedAlert
 from services.shared.postgres import save_offsets
 
-from . import metrics, store
-from .incident import AlertUpdate, Change, Incident, apply
+from . import metrics, recording, store
+from .clocks import SlaRules, tick
+from .events import Cause
+from .incident import AlertUpdate, Change, IncidentPolicy, on_alert, versioned
 
 
-def decode(record: ConsumerRecord) -> tuple[AlertUpdate, CorrelatedAlert]:
+def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
     ca = CorrelatedAlert()
     ca.ParseFromString(record.value or b"")
     if not ca.fingerprint or not ca.group_key or ca.sequence <= 0:
         raise DecodeError("CorrelatedAlert without fingerprint, group key or sequence")
+    if not ca.HasField("last_seen"):
+        raise DecodeError("CorrelatedAlert without last_seen")
     update = AlertUpdate(
         fingerprint=ca.fingerprint,
         group_key=ca.group_key,
@@ -32,56 +36,46 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, CorrelatedAlert]:
         severity=ca.severity,
         title=ca.title,
         description=ca.description,
+        at=ca.last_seen.ToDatetime(tzinfo=UTC),
         ci_id=ca.ci_id,
+        root_ci_id=ca.root_ci_id,
+        ci_name=ca.ci_name,
+        ci_criticality=ca.ci_criticality if 1 <= ca.ci_criticality <= 5 else 0,
+        support_group=ca.support_group,
+        service=ca.service,
+        affected_ci_ids=tuple(ca.affected_ci_ids),
+        known_error_id=ca.known_error_id,
+        workaround=ca.workaround,
+        change_id=ca.change_id,
+        during_change=ca.during_change,
+        flapping=ca.flapping,
     )
-    return update, ca
-
-
-def incident_event(change: Change, cause: CorrelatedAlert, actor: str = "triage") -> IncidentEvent:
-    i = change.incident
-    event = IncidentEvent(
-        event_id=str(uuid.uuid4()),
-        sequence=i.version,
-        type=change.type,
-        incident_id=i.id,
-        number=i.number or "",
-        title=i.title,
-        status=i.status,
-        priority=i.priority,
-        group_key=i.group_key,
-        alert_count=i.alert_count,
-        ci_id=i.ci_id,
-        actor=actor,
-        cause_event_id=cause.cause_event_id,
-    )
-    event.opened_at.FromDatetime(i.opened_at)
-    event.occurred_at.FromDatetime(i.updated_at)
-    if i.resolved_at:
-        event.resolved_at.FromDatetime(i.resolved_at)
-    if cause.HasField("cause_received_at"):
-        event.cause_received_at.CopyFrom(cause.cause_received_at)
-    return event
+    received = ca.cause_received_at.ToDatetime(tzinfo=UTC) if ca.HasField("cause_received_at") else None
+    return update, Cause(ca.cause_event_id, received)
 
 
 class Ticketing:
-    """The batch handler: skip what was applied, apply the rest in order, write state, outbox and offsets."""
+    """The batch handler: skip what was applied, apply the rest in order, record changes and offsets."""
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         publisher: kafka.Publisher,
         outbox_ready: asyncio.Event,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: IncidentPolicy,
+        rules: SlaRules,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ):
-        self._pool, self._publisher, self._outbox_ready, self._clock = pool, publisher, outbox_ready, clock
+        self._pool, self._publisher, self._outbox_ready = pool, publisher, outbox_ready
+        self._policy, self._rules, self._new_id = policy, rules, new_id
 
     async def __call__(self, records: list[ConsumerRecord]) -> None:
-        updates: list[tuple[AlertUpdate, CorrelatedAlert]] = []
+        updates: list[tuple[AlertUpdate, Cause]] = []
         dead: list[kafka.Outgoing] = []
         for record in records:
             try:
                 updates.append(decode(record))
-            except (DecodeError, ValueError) as exc:
+            except (DecodeError, ValueError, OverflowError) as exc:
                 dead.append(kafka.dead_letter(record, f"undecodable CorrelatedAlert: {exc}"))
         if dead:
             await self._publisher.publish(dead)
@@ -92,48 +86,26 @@ class Ticketing:
         if changes:
             self._outbox_ready.set()
 
-    async def _apply(self, conn: asyncpg.Connection, updates: list[tuple[AlertUpdate, CorrelatedAlert]]) -> int:
+    async def _apply(self, conn: asyncpg.Connection, updates: list[tuple[AlertUpdate, Cause]]) -> int:
         applied = await store.load_sequences(conn, list({u.fingerprint for u, _ in updates}))
         fresh = []
-        for u, ca in updates:
+        for u, cause in updates:
             if u.sequence > applied.get(u.fingerprint, 0):
                 applied[u.fingerprint] = u.sequence
-                fresh.append((u, ca))
+                fresh.append((u, cause))
         if not fresh:
             return 0
-        current: dict[str, Incident | None] = dict(await store.load_open(conn, list({u.group_key for u, _ in fresh})))
-        changes: list[tuple[Change, CorrelatedAlert]] = []
-        now = self._clock()
-        for u, ca in fresh:
-            change = apply(current.get(u.group_key), u, now, str(uuid.uuid4()))
-            if change is not None:
-                changes.append((change, ca))
-                current[u.group_key] = change.incident if change.incident.is_open else None
-        changes = await self._number_new(conn, changes)
-        final = {c.incident.id: c.incident for c, _ in changes}
-        await store.save(conn, final.values())
+        latest = await store.load_latest(conn, list({u.group_key for u, _ in fresh}))
+        changes: list[tuple[Change, Cause]] = []
+        for u, cause in fresh:
+            change = on_alert(latest.get(u.group_key), u, self._policy, self._new_id())
+            if change is None:
+                continue
+            # SLA marks move at the alert's own time, so a replay of the same alerts decides the same.
+            change = versioned(tick(change, change.incident.updated_at, self._rules))
+            changes.append((change, cause))
+            latest[u.group_key] = change.incident
+        await recording.record(conn, changes, self._rules)
         await store.save_sequences(conn, {u.fingerprint: applied[u.fingerprint] for u, _ in fresh})
-        events = [incident_event(c, ca) for c, ca in changes]
-        await store.append_outbox(
-            conn,
-            [
-                (uuid.UUID(e.event_id), uuid.UUID(e.incident_id), e.sequence, e.type, e.SerializeToString())
-                for e in events
-            ],
-        )
-        metrics.count_changes([c.type for c, _ in changes])
+        metrics.count_changes(e.type for c, _ in changes for e in c.events)
         return len(changes)
-
-    async def _number_new(
-        self, conn: asyncpg.Connection, changes: list[tuple[Change, CorrelatedAlert]]
-    ) -> list[tuple[Change, CorrelatedAlert]]:
-        """Give incidents opened in this batch their number, on every change that mentions them."""
-        new = list({c.incident.id: c.incident for c, _ in changes if c.incident.number is None}.values())
-        if not new:
-            return changes
-        numbers = {i.id: i.number for i in await store.assign_numbers(conn, new)}
-        return [(Change(_numbered(c.incident, numbers), c.type), ca) for c, ca in changes]
-
-
-def _numbered(incident: Incident, numbers: dict[str, str | None]) -> Incident:
-    return replace(incident, number=numbers[incident.id]) if incident.number is None else incident

@@ -1,17 +1,93 @@
-"""Incidents in PostgreSQL (schema `ticketing`): loading a batch's context and writing its changes."""
+"""Incidents in PostgreSQL (schema `ticketing`): loading what a batch, an action or the SLA timer needs, and
+writing changes — state, outbox, audit trail, work notes, durable counts — in the caller's transaction."""
 
+import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 from .incident import OPEN_STATUSES, Incident, Member
 
-INCIDENT_COLUMNS = (
-    "id, number, group_key, title, description, status, priority, ci_id, alert_count, opened_at,"
-    " acknowledged_at, resolved_at, closed_at, updated_at, version"
+_FIELDS = (
+    "id, number, seq, group_key, title, description, status, priority, impact, urgency, ci_id, ci_name,"
+    " affected_ci_ids, service, assignment_group, assignee, known_error_id, workaround, change_id, during_change,"
+    " flapping, previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at, acknowledged_at,"
+    " responded_at, resolved_at, closed_at, updated_at, pauses, response_reached,"
+    " resolution_reached, sla_check_at, version"
 )
+INCIDENT_COLUMNS = _FIELDS
+_MEMBER_FIELDS = (
+    "incident_id, fingerprint, firing, occurrences, severity, title, ci_id, ci_criticality, service, flapping"
+)
+
+
+def incident_of(row: Mapping, members: Mapping[str, Member] | None = None) -> Incident:
+    return Incident(
+        id=str(row["id"]),
+        number=row["number"],
+        group_key=row["group_key"],
+        title=row["title"],
+        description=row["description"],
+        status=row["status"],
+        priority=row["priority"],
+        impact=row["impact"],
+        urgency=row["urgency"],
+        ci_id=row["ci_id"],
+        ci_name=row["ci_name"],
+        affected_ci_ids=tuple(sorted(row["affected_ci_ids"])),
+        service=row["service"],
+        assignment_group=row["assignment_group"],
+        assignee=row["assignee"],
+        known_error_id=row["known_error_id"],
+        workaround=row["workaround"],
+        change_id=row["change_id"],
+        during_change=row["during_change"],
+        flapping=row["flapping"],
+        previous_incident_id=str(row["previous_incident_id"]) if row["previous_incident_id"] else None,
+        resolution_code=row["resolution_code"],
+        resolution_notes=row["resolution_notes"],
+        alert_count=row["alert_count"],
+        opened_at=row["opened_at"],
+        acknowledged_at=row["acknowledged_at"],
+        responded_at=row["responded_at"],
+        resolved_at=row["resolved_at"],
+        closed_at=row["closed_at"],
+        updated_at=row["updated_at"],
+        pauses=_pauses(row["pauses"]),
+        response_reached=row["response_reached"],
+        resolution_reached=row["resolution_reached"],
+        sla_check_at=row["sla_check_at"],
+        version=row["version"],
+        members=members or {},
+    )
+
+
+def _pauses(text: str) -> tuple[tuple[datetime, datetime | None], ...]:
+    return tuple((datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None) for s, e in json.loads(text))
+
+
+async def _with_members(conn: asyncpg.Connection, rows: Sequence[Mapping]) -> list[Incident]:
+    members = await conn.fetch(
+        f"SELECT {_MEMBER_FIELDS} FROM incident_alerts WHERE incident_id = ANY($1::uuid[])",  # noqa: S608
+        [r["id"] for r in rows],
+    )
+    by_incident: dict[UUID, dict[str, Member]] = {}
+    for m in members:
+        by_incident.setdefault(m["incident_id"], {})[m["fingerprint"]] = Member(
+            m["fingerprint"],
+            m["firing"],
+            m["occurrences"],
+            m["severity"],
+            m["title"],
+            m["ci_id"],
+            m["ci_criticality"],
+            m["service"],
+            m["flapping"],
+        )
+    return [incident_of(r, by_incident.get(r["id"], {})) for r in rows]
 
 
 async def load_sequences(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, int]:
@@ -32,113 +108,185 @@ async def save_sequences(conn: asyncpg.Connection, sequences: Mapping[str, int])
     )
 
 
-async def load_open(conn: asyncpg.Connection, group_keys: Sequence[str]) -> dict[str, Incident]:
+async def load_latest(conn: asyncpg.Connection, group_keys: Sequence[str]) -> dict[str, Incident]:
+    """Each group's latest incident, locked for the batch."""
     rows = await conn.fetch(
-        "SELECT id, number, group_key, title, description, status, priority, ci_id, opened_at, updated_at,"
-        " resolved_at, version FROM incidents WHERE group_key = ANY($1::text[]) AND status = ANY($2::text[])"
-        " FOR UPDATE",
+        f"SELECT {_FIELDS} FROM incidents WHERE id IN ("  # noqa: S608 - constant column list
+        " SELECT DISTINCT ON (group_key) id FROM incidents WHERE group_key = ANY($1::text[])"
+        " ORDER BY group_key, seq DESC) FOR UPDATE",
         list(group_keys),
-        list(OPEN_STATUSES),
     )
-    members = await conn.fetch(
-        "SELECT incident_id, fingerprint, firing, occurrences, severity, title FROM incident_alerts"
-        " WHERE incident_id = ANY($1::uuid[])",
-        [r["id"] for r in rows],
+    return {i.group_key: i for i in await _with_members(conn, rows)}
+
+
+async def load_one(conn: asyncpg.Connection, ref: str, lock: bool = False) -> Incident | None:
+    """By id or number (INC0000001)."""
+    try:
+        ident: object = UUID(ref)
+        where = "id = $1::uuid"
+    except ValueError:
+        ident, where = ref.upper(), "number = $1"
+    row = await conn.fetchrow(
+        f"SELECT {_FIELDS} FROM incidents WHERE {where}" + (" FOR UPDATE" if lock else ""),  # noqa: S608
+        ident,
     )
-    by_incident: dict[UUID, dict[str, Member]] = {}
-    for m in members:
-        by_incident.setdefault(m["incident_id"], {})[m["fingerprint"]] = Member(
-            m["fingerprint"], m["firing"], m["occurrences"], m["severity"], m["title"]
-        )
-    return {
-        r["group_key"]: Incident(
-            id=str(r["id"]),
-            number=r["number"],
-            group_key=r["group_key"],
-            title=r["title"],
-            description=r["description"],
-            status=r["status"],
-            priority=r["priority"],
-            ci_id=r["ci_id"],
-            opened_at=r["opened_at"],
-            updated_at=r["updated_at"],
-            resolved_at=r["resolved_at"],
-            version=r["version"],
-            members=by_incident.get(r["id"], {}),
-        )
-        for r in rows
-    }
+    return (await _with_members(conn, [row]))[0] if row else None
 
 
-async def assign_numbers(conn: asyncpg.Connection, incidents: Sequence[Incident]) -> list[Incident]:
-    """INC0000001-style numbers from a sequence (gaps after a rolled-back batch are expected)."""
-    numbers = await conn.fetch(
-        "SELECT 'INC' || lpad(nextval('incident_number')::text, 7, '0') AS n FROM generate_series(1, $1)",
-        len(incidents),
+async def load_sla_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Incident]:
+    """Incidents whose next SLA threshold has come, oldest first; others' instances skip them."""
+    rows = await conn.fetch(
+        f"SELECT {_FIELDS} FROM incidents WHERE sla_check_at <= $1"  # noqa: S608
+        " ORDER BY sla_check_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
     )
-    return [replace(i, number=r["n"]) for i, r in zip(incidents, numbers, strict=True)]
+    return await _with_members(conn, rows)
 
 
-async def save(conn: asyncpg.Connection, incidents: Iterable[Incident]) -> None:
-    """Upsert the final state of each incident touched by a batch, with its alerts."""
+async def load_to_close(conn: asyncpg.Connection, resolved_before: datetime, limit: int) -> list[Incident]:
+    rows = await conn.fetch(
+        f"SELECT {_FIELDS} FROM incidents WHERE status = 'resolved' AND resolved_at <= $1"  # noqa: S608
+        " ORDER BY resolved_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        resolved_before,
+        limit,
+    )
+    return await _with_members(conn, rows)
+
+
+async def next_numbers(conn: asyncpg.Connection, count: int) -> list[int]:
+    rows = await conn.fetch("SELECT nextval('incident_number') AS n FROM generate_series(1, $1)", count)
+    return [r["n"] for r in rows]
+
+
+async def save(conn: asyncpg.Connection, incidents: Iterable[Incident], seqs: Mapping[str, int]) -> None:
+    """Upsert the final state of each incident a transaction touched, with its alerts. `seqs` gives new ones
+    their number's sequence value."""
     batch = list(incidents)
     if not batch:
         return
-    cols = list(
-        zip(
-            *[
-                (
-                    UUID(i.id),
-                    i.number,
-                    i.group_key,
-                    i.title,
-                    i.description,
-                    i.status,
-                    i.priority,
-                    i.ci_id,
-                    i.alert_count,
-                    i.opened_at,
-                    i.resolved_at,
-                    i.updated_at,
-                    i.version,
-                )
-                for i in batch
-            ],
-            strict=True,
-        )
-    )
-    await conn.execute(
-        """
-        INSERT INTO incidents (id, number, group_key, title, description, status, priority, ci_id, alert_count,
-                               opened_at, resolved_at, updated_at, version)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                             $7::smallint[], $8::text[], $9::bigint[], $10::timestamptz[], $11::timestamptz[],
-                             $12::timestamptz[], $13::int[])
-        ON CONFLICT (id) DO UPDATE SET
-            title = EXCLUDED.title, description = EXCLUDED.description, status = EXCLUDED.status,
-            priority = EXCLUDED.priority, ci_id = EXCLUDED.ci_id, alert_count = EXCLUDED.alert_count,
-            resolved_at = EXCLUDED.resolved_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
-        """,
-        *cols,
-    )
+    rows = [_row(i, seqs.get(i.id, 0)) for i in batch]
+    await conn.execute(_UPSERT, *zip(*rows, strict=True))
     members = [
-        (UUID(i.id), m.fingerprint, m.firing, m.occurrences, m.severity, m.title)
+        (
+            UUID(i.id),
+            m.fingerprint,
+            m.firing,
+            m.occurrences,
+            m.severity,
+            m.title,
+            m.ci_id,
+            m.ci_criticality,
+            m.service,
+            m.flapping,
+        )
         for i in batch
         for m in i.members.values()
     ]
-    await conn.execute(
-        """
-        INSERT INTO incident_alerts (incident_id, fingerprint, firing, occurrences, severity, title)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bigint[], $5::smallint[], $6::text[])
-        ON CONFLICT (incident_id, fingerprint) DO UPDATE SET firing = EXCLUDED.firing,
-            occurrences = EXCLUDED.occurrences, severity = EXCLUDED.severity, title = EXCLUDED.title
-        """,
-        *zip(*members, strict=True),
-    )
+    if members:
+        await conn.execute(_UPSERT_MEMBERS, *zip(*members, strict=True))
+
+
+def _row(i: Incident, seq: int) -> tuple:
+    return (
+        UUID(i.id), i.number, seq, i.group_key, i.title, i.description, i.status, i.priority, i.impact, i.urgency,
+        i.ci_id, i.ci_name, json.dumps(list(i.affected_ci_ids)), i.service, i.assignment_group, i.assignee,
+        i.known_error_id, i.workaround, i.change_id, i.during_change, i.flapping,
+        UUID(i.previous_incident_id) if i.previous_incident_id else None, i.resolution_code, i.resolution_notes,
+        i.alert_count, i.opened_at, i.acknowledged_at, i.responded_at, i.resolved_at, i.closed_at, i.updated_at,
+        json.dumps([[s.isoformat(), e.isoformat() if e else None] for s, e in i.pauses]),
+        i.response_reached, i.resolution_reached, i.sla_check_at, i.version,
+    )  # fmt: skip
+
+
+# Lists do not unnest per row, so each incident's lists travel as JSON text.
+_UPSERT = """
+INSERT INTO incidents (id, number, seq, group_key, title, description, status, priority, impact, urgency, ci_id,
+    ci_name, affected_ci_ids, service, assignment_group, assignee, known_error_id, workaround, change_id,
+    during_change, flapping, previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at,
+    acknowledged_at, responded_at, resolved_at, closed_at, updated_at, pauses, response_reached,
+    resolution_reached, sla_check_at, version)
+SELECT u.id, u.number, u.seq, u.group_key, u.title, u.description, u.status, u.priority, u.impact, u.urgency,
+    u.ci_id, u.ci_name, ARRAY(SELECT jsonb_array_elements_text(u.affected::jsonb)), u.service, u.assignment_group,
+    u.assignee, u.known_error_id, u.workaround, u.change_id, u.during_change, u.flapping, u.previous_incident_id,
+    u.resolution_code, u.resolution_notes, u.alert_count, u.opened_at, u.acknowledged_at, u.responded_at,
+    u.resolved_at, u.closed_at, u.updated_at, u.pauses::jsonb, u.response_reached, u.resolution_reached,
+    u.sla_check_at, u.version
+FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::smallint[],
+    $9::smallint[], $10::smallint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+    $17::text[], $18::text[], $19::text[], $20::bool[], $21::bool[], $22::uuid[], $23::text[], $24::text[],
+    $25::bigint[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[], $29::timestamptz[],
+    $30::timestamptz[], $31::timestamptz[], $32::text[], $33::float8[], $34::float8[], $35::timestamptz[],
+    $36::int[])
+    AS u(id, number, seq, group_key, title, description, status, priority, impact, urgency, ci_id, ci_name, affected,
+         service, assignment_group, assignee, known_error_id, workaround, change_id, during_change, flapping,
+         previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at, acknowledged_at,
+         responded_at, resolved_at, closed_at, updated_at, pauses, response_reached, resolution_reached,
+         sla_check_at, version)
+ON CONFLICT (id) DO UPDATE SET
+    title = EXCLUDED.title, description = EXCLUDED.description, status = EXCLUDED.status,
+    priority = EXCLUDED.priority, impact = EXCLUDED.impact, urgency = EXCLUDED.urgency, ci_id = EXCLUDED.ci_id,
+    ci_name = EXCLUDED.ci_name, affected_ci_ids = EXCLUDED.affected_ci_ids, service = EXCLUDED.service,
+    assignment_group = EXCLUDED.assignment_group, assignee = EXCLUDED.assignee,
+    known_error_id = EXCLUDED.known_error_id, workaround = EXCLUDED.workaround, change_id = EXCLUDED.change_id,
+    during_change = EXCLUDED.during_change, flapping = EXCLUDED.flapping,
+    resolution_code = EXCLUDED.resolution_code, resolution_notes = EXCLUDED.resolution_notes,
+    alert_count = EXCLUDED.alert_count, acknowledged_at = EXCLUDED.acknowledged_at,
+    responded_at = EXCLUDED.responded_at, resolved_at = EXCLUDED.resolved_at, closed_at = EXCLUDED.closed_at,
+    updated_at = EXCLUDED.updated_at, pauses = EXCLUDED.pauses,
+    response_reached = EXCLUDED.response_reached, resolution_reached = EXCLUDED.resolution_reached,
+    sla_check_at = EXCLUDED.sla_check_at, version = EXCLUDED.version
+"""
+
+_UPSERT_MEMBERS = f"""
+INSERT INTO incident_alerts ({_MEMBER_FIELDS})
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bigint[], $5::smallint[], $6::text[], $7::text[],
+                     $8::smallint[], $9::text[], $10::bool[])
+ON CONFLICT (incident_id, fingerprint) DO UPDATE SET firing = EXCLUDED.firing,
+    occurrences = EXCLUDED.occurrences, severity = EXCLUDED.severity, title = EXCLUDED.title,
+    ci_id = EXCLUDED.ci_id, ci_criticality = EXCLUDED.ci_criticality, service = EXCLUDED.service,
+    flapping = EXCLUDED.flapping
+"""  # noqa: S608 - constant column list
 
 
 async def append_outbox(conn: asyncpg.Connection, events: Sequence[tuple[UUID, UUID, int, str, bytes]]) -> None:
     """(event_id, incident_id, sequence, type, payload) rows, in the order they happened."""
     await conn.copy_records_to_table(
         "outbox", records=events, columns=["event_id", "incident_id", "sequence", "type", "payload"]
+    )
+
+
+async def append_history(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """(incident_id, version, at, actor, type, changes JSON text, note) rows."""
+    await conn.executemany(
+        "INSERT INTO incident_history (incident_id, version, at, actor, type, changes, note)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
+        rows,
+    )
+
+
+async def append_work_notes(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, datetime, str, str]]) -> None:
+    await conn.executemany("INSERT INTO work_notes (incident_id, at, author, text) VALUES ($1, $2, $3, $4)", rows)
+
+
+async def add_counts(conn: asyncpg.Connection, counts: Counter) -> None:
+    """Add to the durable metric samples ((name, labels) -> amount)."""
+    if not counts:
+        return
+    keys = list(counts)
+    await conn.execute(
+        "INSERT INTO metric_counts (name, labels, value)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[])"
+        " ON CONFLICT (name, labels) DO UPDATE SET value = metric_counts.value + EXCLUDED.value",
+        [name for name, _ in keys],
+        [json.dumps([list(pair) for pair in labels]) for _, labels in keys],
+        [float(counts[k]) for k in keys],
+    )
+
+
+async def open_statuses_count(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT priority, status, service, count(*) AS n FROM incidents WHERE status = ANY($1::text[])"
+        " GROUP BY priority, status, service",
+        list(OPEN_STATUSES),
     )

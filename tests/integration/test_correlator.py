@@ -164,7 +164,7 @@ def test_binding_fills_ci_attributes_and_known_error_and_a_copy_changes_nothing(
     send(stack, [alert(fp, labels, summary="ORA-00257: archiver error")])
 
     emissions = correlated(stack, start, {fp}, lambda es: any(e.occurrences == 2 for e in es))
-    assert [(e.sequence, e.occurrences) for e in emissions] == [(1, 1), (2, 2)]
+    assert [e.occurrences for e in emissions] == [1, 2] and emissions[0].sequence < emissions[1].sequence
     ca = emissions[-1]
     assert (ca.ci_id, ca.ci_name, ca.ci_class, ca.ci_criticality) == (db, f"orders-{run}", "database", 2)
     assert (ca.support_group, ca.environment, ca.service, ca.root_ci_id) == ("dba", "production", svc, db)

@@ -54,6 +54,7 @@ def test_a_redelivered_correlated_alert_changes_nothing(stack):
         title=title,
         occurrences=1,
     )
+    ca.last_seen.FromDatetime(datetime.now(UTC))
     later = CorrelatedAlert()
     later.CopyFrom(ca)
     later.sequence, later.occurrences = 2, 5
@@ -77,6 +78,7 @@ def test_a_redelivered_correlated_alert_changes_nothing(stack):
         title=title,
         occurrences=1,
     )
+    marker.last_seen.FromDatetime(datetime.now(UTC))
     send(stack, CORRELATED, (ca.group_key, ca.SerializeToString()), (ca.group_key, marker.SerializeToString()))
     # The stale copy before the marker was skipped: the count is 5 + the marker's 1, and the version moved once.
     after = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 6 and i)

@@ -1,11 +1,20 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from services.ticketing.incident import AlertUpdate, apply
+from services.ticketing.incident import (
+    AlertUpdate,
+    IncidentPolicy,
+    differences,
+    number,
+    on_alert,
+    versioned,
+)
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
+POLICY = IncidentPolicy()
 
 
-def update(fp="a", firing=True, occurrences=1, severity=1, sequence=1, group="g1"):
+def update(fp="a", firing=True, occurrences=1, severity=1, sequence=1, group="g1", at=T0, **more):
     return AlertUpdate(
         fingerprint=fp,
         group_key=group,
@@ -15,47 +24,169 @@ def update(fp="a", firing=True, occurrences=1, severity=1, sequence=1, group="g1
         severity=severity,
         title=f"alert {fp}",
         description="d",
+        at=at,
+        **more,
     )
 
 
-def test_firing_alert_opens_an_incident():
-    change = apply(None, update(), T0, "id-1")
+def step(incident, u, policy=POLICY, new_id="id-1"):
+    change = on_alert(incident, u, policy, new_id)
+    return None if change is None else versioned(change)
+
+
+def types(change):
+    return [e.type for e in change.events]
+
+
+def test_firing_alert_opens_an_incident_at_the_alert_time():
+    change = step(None, update())
     i = change.incident
-    assert change.type == "opened"
+    assert types(change) == ["opened"] and change.before is None
     assert (i.id, i.number, i.status, i.alert_count, i.version, i.opened_at) == ("id-1", None, "new", 1, 1, T0)
-    assert i.title == "alert a" and i.priority == 2
+    assert i.title == "alert a" and i.priority == 2 and (i.impact, i.urgency) == (2, 1)
 
 
-def test_duplicates_update_the_count():
-    opened = apply(None, update(), T0, "id-1").incident
-    change = apply(opened, update(occurrences=3, sequence=2), T0 + timedelta(seconds=5), "unused")
-    assert change.type == "updated"
-    assert change.incident.alert_count == 3 and change.incident.version == 2 and change.incident.id == "id-1"
+def test_duplicates_add_to_the_count_and_the_version_moves_once_per_event():
+    opened = step(None, update()).incident
+    change = step(opened, update(occurrences=3, sequence=2, at=T0 + timedelta(seconds=5)))
+    assert types(change) == ["updated"]
+    assert (change.incident.alert_count, change.incident.version, change.incident.id) == (3, 2, "id-1")
+    assert change.incident.updated_at == T0 + timedelta(seconds=5)
 
 
-def test_resolved_when_every_alert_resolved():
-    opened = apply(None, update(), T0, "id-1").incident
-    two = apply(opened, update(fp="b", sequence=1), T0, "unused").incident
+def test_auto_resolves_when_every_alert_resolved():
+    opened = step(None, update()).incident
+    two = step(opened, update(fp="b")).incident
     assert two.alert_count == 2
-    half = apply(two, update(firing=False, sequence=2), T0, "unused")
-    assert half.type == "updated" and half.incident.status == "new"
-    done = apply(half.incident, update(fp="b", firing=False, sequence=2), T0 + timedelta(minutes=1), "unused")
-    assert done.type == "resolved"
-    assert done.incident.status == "resolved" and done.incident.resolved_at == T0 + timedelta(minutes=1)
-    assert not done.incident.is_open
+    half = step(two, update(firing=False, sequence=2))
+    assert types(half) == ["updated"] and half.incident.status == "new"
+    done = step(half.incident, update(fp="b", firing=False, sequence=2, at=T0 + timedelta(minutes=1)))
+    assert types(done) == ["resolved"]
+    i = done.incident
+    assert i.status == "resolved" and i.resolved_at == T0 + timedelta(minutes=1) and not i.is_open
+    assert i.resolution_code == "auto-resolved" and i.responded_at == i.resolved_at
 
 
-def test_resolve_without_open_incident_changes_nothing():
-    assert apply(None, update(firing=False), T0, "id-1") is None
+def test_a_priority_not_auto_resolved_stays_open_for_a_human():
+    policy = IncidentPolicy(auto_resolve=frozenset({4, 5}))
+    opened = step(None, update(severity=1), policy).incident  # P2
+    change = step(opened, update(firing=False, sequence=2), policy)
+    assert types(change) == ["updated"] and change.incident.status == "new"
 
 
-def test_the_same_update_twice_changes_nothing():
-    opened = apply(None, update(), T0, "id-1").incident
-    assert apply(opened, update(), T0, "unused") is None
+def test_resolve_without_an_incident_changes_nothing():
+    assert step(None, update(firing=False)) is None
 
 
-def test_priority_follows_the_worst_firing_severity():
-    opened = apply(None, update(severity=5), T0, "id-1").incident
+def test_the_same_report_twice_changes_nothing():
+    opened = step(None, update()).incident
+    assert step(opened, update()) is None
+
+
+def test_priority_follows_the_worst_firing_severity_and_its_change_is_an_event():
+    opened = step(None, update(severity=5)).incident
     assert opened.priority == 4
-    worse = apply(opened, update(fp="b", severity=1), T0, "x").incident
-    assert worse.priority == 2
+    worse = step(opened, update(fp="b", severity=1))
+    assert types(worse) == ["updated", "priority_changed"] and worse.incident.priority == 2
+    assert worse.incident.version == 3  # one version per event
+    assert worse.before.priority == 4
+
+
+def test_impact_comes_from_the_most_critical_ci_and_how_much_is_affected():
+    critical = step(None, update(severity=4, ci_id="db-1", root_ci_id="db-1", ci_criticality=1)).incident
+    assert (critical.impact, critical.urgency, critical.priority) == (1, 2, 2)
+    minor = step(None, update(severity=5, ci_id="app-1", root_ci_id="host-1", ci_criticality=5)).incident
+    assert (minor.impact, minor.urgency, minor.priority) == (3, 3, 5)
+    wide = update(
+        fp="b", severity=5, ci_id="app-2", ci_criticality=5, affected_ci_ids=tuple(f"app-{n}" for n in range(10))
+    )
+    assert step(minor, wide).incident.impact == 1  # ten CIs affected
+
+
+def test_the_incident_carries_root_ci_service_group_known_error_and_change():
+    u = update(
+        ci_id="app-1",
+        root_ci_id="host-1",
+        ci_name="app one",
+        support_group="web-team",
+        service="shop",
+        known_error_id="KE-1",
+        workaround="restart",
+        change_id="CHG-1",
+        during_change=True,
+        affected_ci_ids=("app-1", "host-1"),
+    )
+    i = step(None, u).incident
+    assert (i.ci_id, i.ci_name, i.assignment_group, i.service) == ("host-1", "", "web-team", "shop")
+    assert (i.known_error_id, i.workaround, i.change_id, i.during_change) == ("KE-1", "restart", "CHG-1", True)
+    assert i.affected_ci_ids == ("app-1", "host-1")
+    host = step(i, update(fp="b", ci_id="host-1", root_ci_id="host-1", ci_name="host one")).incident
+    assert host.ci_name == "host one" and host.assignment_group == "web-team"
+
+
+def test_a_person_assignment_is_never_undone_by_alerts():
+    i = replace(step(None, update()).incident, assignment_group="dba", assignee="kim")
+    later = step(i, update(fp="b", support_group="web-team")).incident
+    assert (later.assignment_group, later.assignee) == ("dba", "kim")
+
+
+def test_flapping_shows_on_the_incident():
+    i = step(None, update()).incident
+    assert step(i, update(occurrences=2, flapping=True)).incident.flapping
+
+
+def test_a_refire_within_the_reopen_window_reopens_the_same_incident():
+    opened = step(None, update()).incident
+    resolved = step(opened, update(firing=False, at=T0 + timedelta(minutes=1))).incident
+    again = step(resolved, update(occurrences=1, at=T0 + timedelta(minutes=30)))
+    i = again.incident
+    assert types(again) == ["reopened"] and i.id == "id-1" and i.status == "in_progress"
+    assert i.resolved_at is None and i.pauses == ((T0 + timedelta(minutes=1), T0 + timedelta(minutes=30)),)
+    assert i.alert_count == 2  # a re-fire counts again from 1: the incident keeps its total
+
+
+def test_after_the_reopen_window_a_new_incident_references_the_previous_one():
+    opened = step(None, update()).incident
+    resolved = step(opened, update(firing=False, at=T0 + timedelta(minutes=1))).incident
+    later = step(resolved, update(at=T0 + timedelta(hours=2)), new_id="id-2")
+    assert types(later) == ["opened"] and later.incident.id == "id-2"
+    assert later.incident.previous_incident_id == "id-1" and later.incident.alert_count == 1
+
+
+def test_closed_and_cancelled_incidents_never_reopen():
+    opened = step(None, update()).incident
+    for status in ("closed", "cancelled"):
+        done = replace(opened, status=status, closed_at=T0)
+        change = step(done, update(fp="b", at=T0 + timedelta(seconds=1)), new_id="id-2")
+        assert types(change) == ["opened"] and change.incident.previous_incident_id == "id-1"
+
+
+def test_a_repeat_of_what_was_firing_when_a_person_resolved_it_does_not_reopen():
+    opened = step(None, update()).incident
+    by_hand = replace(opened, status="resolved", resolved_at=T0 + timedelta(minutes=1))
+    assert step(by_hand, update(occurrences=2, at=T0 + timedelta(minutes=2))) is None
+
+
+def test_description_lists_the_alerts_firing_first():
+    i = step(None, update(ci_id="db-1")).incident
+    i = step(i, update(fp="b", severity=3)).incident
+    i = step(i, update(firing=False, ci_id="db-1")).incident
+    assert i.description.splitlines() == [
+        "2 alert(s), 1 firing:",
+        "- [firing] minor: alert b",
+        "- [resolved] critical: alert a (CI db-1)",
+    ]
+
+
+def test_differences_name_each_audited_field_with_old_and_new():
+    before = step(None, update()).incident
+    after = replace(before, status="in_progress", assignee="kim", acknowledged_at=T0)
+    assert differences(before, after) == {
+        "status": ["new", "in_progress"],
+        "assignee": ["", "kim"],
+        "acknowledged_at": [None, T0.isoformat()],
+    }
+
+
+def test_numbers_are_zero_padded_and_never_truncated():
+    assert number(1) == "INC0000001" and number(12345678) == "INC12345678"
