@@ -14,7 +14,7 @@ from services.shared.api import bearer_auth, install_error_handlers, install_hea
 from services.shared.auth import TokenRegistry
 from services.shared.consuming import StatefulService
 
-from . import api
+from . import api, subscriptions_api, webhooks
 from .metrics import SlaFigures, register
 from .pipeline import Ticketing
 from .relay import OutboxRelay
@@ -26,7 +26,7 @@ SCHEMA = "ticketing"
 
 def create_app(settings: TicketingSettings) -> FastAPI:
     rules, policy = settings.sla_rules(), settings.incident_policy()
-    outbox_ready = asyncio.Event()
+    outbox_ready, deliveries_ready = asyncio.Event(), asyncio.Event()
     service = StatefulService(
         settings,
         SCHEMA,
@@ -38,13 +38,21 @@ def create_app(settings: TicketingSettings) -> FastAPI:
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)
     figures = SlaFigures(settings.ticketing_metrics_interval)
     register(figures)
+    webhooks.register_metrics()
 
     async def relay() -> None:
         await service.connected.wait()
         assert service.pool is not None
-        relay = OutboxRelay(service.pool, service.publisher, outbox_ready)
+        relay = OutboxRelay(service.pool, service.publisher, outbox_ready, deliveries_ready=deliveries_ready)
         service.on_stop(relay.stop)
         await relay.run()
+
+    async def webhook_worker() -> None:
+        await service.connected.wait()
+        assert service.pool is not None
+        worker = webhooks.WebhookWorker(service.pool, settings, deliveries_ready)
+        service.on_stop(worker.stop)
+        await worker.run()
 
     async def sla_timer() -> None:
         await service.connected.wait()
@@ -67,7 +75,7 @@ def create_app(settings: TicketingSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with service.running(extra=[relay, sla_timer, sla_figures]):
+        async with service.running(extra=[relay, webhook_worker, sla_timer, sla_figures]):
             yield
 
     app = FastAPI(
@@ -78,6 +86,8 @@ def create_app(settings: TicketingSettings) -> FastAPI:
     )
     install_error_handlers(app)
     install_health(app, service.readiness())
-    app.include_router(api.router(lambda: service.pool, bearer_auth(tokens), rules, outbox_ready))
-    openapi_bearer(app)
+    require = bearer_auth(tokens)
+    app.include_router(api.router(lambda: service.pool, require, rules, outbox_ready))
+    app.include_router(subscriptions_api.router(lambda: service.pool, require, deliveries_ready.set))
+    openapi_bearer(app, subscriptions_api.BODY_MODELS)
     return app
