@@ -12,7 +12,7 @@ import asyncpg
 from . import ledger, store
 from .clocks import SlaRules
 from .events import NO_CAUSE, Cause, incident_events
-from .incident import Change, Incident, differences, number
+from .incident import Change, Incident, Member, differences, number
 
 
 async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause]], rules: SlaRules) -> list[Change]:
@@ -21,7 +21,7 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause
         return []
     numbered, seqs = await _numbered(conn, [c for c, _ in changes])
     final = {c.incident.id: c.incident for c in numbered}
-    await store.save(conn, final.values(), seqs)
+    await store.save(conn, final.values(), seqs, _changed_alerts(numbered))
     outbox, history, notes = [], [], []
     for change, (_, cause) in zip(numbered, changes, strict=True):
         i = change.incident
@@ -40,6 +40,21 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause
         await store.append_work_notes(conn, notes)
     await store.add_counts(conn, ledger.increments(numbered, rules))
     return numbered
+
+
+def _changed_alerts(changes: Sequence[Change]) -> list[tuple[str, Member]]:
+    """Each incident's alerts that differ from what it was loaded with (its first change's `before`)."""
+    loaded: dict[str, Incident | None] = {}
+    final: dict[str, Incident] = {}
+    for c in changes:
+        loaded.setdefault(c.incident.id, c.before)
+        final[c.incident.id] = c.incident
+    return [
+        (ident, m)
+        for ident, i in final.items()
+        for fp, m in i.members.items()
+        if (original := loaded[ident]) is None or original.members.get(fp) != m
+    ]
 
 
 async def _numbered(conn: asyncpg.Connection, changes: list[Change]) -> tuple[list[Change], dict[str, int]]:

@@ -159,32 +159,27 @@ async def next_numbers(conn: asyncpg.Connection, count: int) -> list[int]:
     return [r["n"] for r in rows]
 
 
-async def save(conn: asyncpg.Connection, incidents: Iterable[Incident], seqs: Mapping[str, int]) -> None:
-    """Upsert the final state of each incident a transaction touched, with its alerts. `seqs` gives new ones
-    their number's sequence value."""
+async def save(
+    conn: asyncpg.Connection,
+    incidents: Iterable[Incident],
+    seqs: Mapping[str, int],
+    members: Iterable[tuple[str, Member]] = (),
+) -> None:
+    """Upsert the final state of each incident a transaction touched, and the given (incident id, alert) rows
+    (only the alerts that changed: a big incident is not rewritten for each repeat of one alert). `seqs` gives
+    new incidents their number's sequence value."""
     batch = list(incidents)
     if not batch:
         return
     rows = [_row(i, seqs.get(i.id, 0)) for i in batch]
     await conn.execute(_UPSERT, *zip(*rows, strict=True))
-    members = [
-        (
-            UUID(i.id),
-            m.fingerprint,
-            m.firing,
-            m.occurrences,
-            m.severity,
-            m.title,
-            m.ci_id,
-            m.ci_criticality,
-            m.service,
-            m.flapping,
-        )
-        for i in batch
-        for m in i.members.values()
-    ]
-    if members:
-        await conn.execute(_UPSERT_MEMBERS, *zip(*members, strict=True))
+    alerts = [
+        (UUID(incident_id), m.fingerprint, m.firing, m.occurrences, m.severity, m.title, m.ci_id, m.ci_criticality,
+         m.service, m.flapping)
+        for incident_id, m in members
+    ]  # fmt: skip
+    if alerts:
+        await conn.execute(_UPSERT_MEMBERS, *zip(*alerts, strict=True))
 
 
 def _row(i: Incident, seq: int) -> tuple:
