@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 GEN    := services/shared/contracts/triage
 PROTOS := $(wildcard proto/triage/v1/*.proto)
 
-.PHONY: dev test unit integration lint proto clean bench
+.PHONY: dev test unit integration lint proto clean bench ops-tools
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ proto: $(GEN)/v1/.stamp
 dev: proto
 	$(PY) -m devstack
 
-test: proto
+test: proto ops-tools
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
@@ -41,6 +41,32 @@ integration: proto
 lint: proto
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Debian's Prometheus and Alertmanager for tests/e2e (binaries prometheus, prometheus-alertmanager, promtool,
+# amtool), installed only when missing. Their postinst scripts would start the daemons through invoke-rc.d, so a
+# policy-rc.d that denies every start is in place while apt runs (any existing one is put back afterwards).
+# Never fails the build: without root, apt-get or the network it warns, and the e2e tests skip saying why.
+OPS_BINARIES := prometheus prometheus-alertmanager promtool amtool
+POLICY_RC_D  := /usr/sbin/policy-rc.d
+
+ops-tools:
+	@missing=; for b in $(OPS_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	[ -n "$$missing" ] || exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "ops-tools: WARNING: missing$$missing; cannot install (needs root and apt-get): tests/e2e will SKIP" >&2; \
+		exit 0; \
+	fi; \
+	echo "ops-tools: installing Debian's prometheus and prometheus-alertmanager (missing:$$missing)"; \
+	saved=; if [ -e $(POLICY_RC_D) ]; then saved=$$(mktemp) && cp -p $(POLICY_RC_D) "$$saved"; fi; \
+	restore() { if [ -n "$$saved" ]; then mv -f "$$saved" $(POLICY_RC_D); else rm -f $(POLICY_RC_D); fi; }; \
+	trap restore EXIT; trap 'exit 130' INT TERM; \
+	printf '#!/bin/sh\n# triage make ops-tools: no service starts while packages install\nexit 101\n' >$(POLICY_RC_D); \
+	chmod 755 $(POLICY_RC_D); \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq || echo "ops-tools: WARNING: apt-get update failed; trying the package lists at hand" >&2; \
+	apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold \
+		prometheus prometheus-alertmanager >/dev/null \
+	|| echo "ops-tools: WARNING: apt-get could not install prometheus, prometheus-alertmanager: tests/e2e will SKIP" >&2
 
 clean:
 	rm -rf $(VENV) $(GEN) .run .pytest_cache
