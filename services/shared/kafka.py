@@ -48,7 +48,10 @@ def client_options(settings: KafkaSettings) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        opts["ssl_context"] = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile:  # mutual TLS: the client proves who it is (Strimzi `tls` users)
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+        opts["ssl_context"] = context
     if settings.kafka_sasl_mechanism:
         opts.update(
             sasl_mechanism=settings.kafka_sasl_mechanism,
@@ -67,7 +70,8 @@ async def ensure_topics(settings: KafkaSettings, topics: Iterable[str] = ALL_TOP
         missing = [t for t in topics if t not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(t, settings.kafka_partitions, 1) for t in missing])
+                replicas = settings.kafka_replication_factor
+                await admin.create_topics([NewTopic(t, settings.kafka_partitions, replicas) for t in missing])
             except TopicAlreadyExistsError:
                 pass
         return missing
