@@ -76,11 +76,19 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            self._drain()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._drain()
+
+    def _drain(self) -> None:
+        # The last lines a process wrote are still being copied; the caller may close the log right after.
+        if self._pump is not None:
+            self._pump.join(timeout=5)
 
 
 def start_all(
