@@ -39,6 +39,7 @@ class AlertUpdate:
     title: str
     description: str
     at: datetime  # when the alert was last seen: the time of this change
+    first_seen: datetime | None = None  # start of its current firing period (occurrences count from there)
     ci_id: str = ""
     root_ci_id: str = ""
     ci_name: str = ""
@@ -66,6 +67,7 @@ class Member:
     ci_criticality: int = 0
     service: str = ""
     flapping: bool = False
+    first_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,16 @@ def _takes(incident: Incident, update: AlertUpdate, policy: IncidentPolicy) -> b
 
 def _member(u: AlertUpdate) -> Member:
     return Member(
-        u.fingerprint, u.firing, u.occurrences, u.severity, u.title, u.ci_id, u.ci_criticality, u.service, u.flapping
+        u.fingerprint,
+        u.firing,
+        u.occurrences,
+        u.severity,
+        u.title,
+        u.ci_id,
+        u.ci_criticality,
+        u.service,
+        u.flapping,
+        u.first_seen,
     )
 
 
@@ -252,9 +263,10 @@ def _with_member(
 
 
 def _new_occurrences(before: Member | None, after: Member) -> int:
-    """Occurrences the update adds. The correlator counts per firing period, so a re-fire starts again."""
-    if before is None or (after.firing and not before.firing):
-        return after.occurrences if after.firing else 0
+    """Occurrences the update adds. The correlator counts per firing period: a new period (a new first_seen)
+    counts from 1 again, a resumed one goes on."""
+    if before is None or after.first_seen != before.first_seen:
+        return after.occurrences
     return max(0, after.occurrences - before.occurrences)
 
 

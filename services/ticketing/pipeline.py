@@ -37,6 +37,7 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
         title=ca.title,
         description=ca.description,
         at=ca.last_seen.ToDatetime(tzinfo=UTC),
+        first_seen=ca.first_seen.ToDatetime(tzinfo=UTC) if ca.HasField("first_seen") else None,
         ci_id=ca.ci_id,
         root_ci_id=ca.root_ci_id,
         ci_name=ca.ci_name,

@@ -20,7 +20,8 @@ _FIELDS = (
 )
 INCIDENT_COLUMNS = _FIELDS
 _MEMBER_FIELDS = (
-    "incident_id, fingerprint, firing, occurrences, severity, title, ci_id, ci_criticality, service, flapping"
+    "incident_id, fingerprint, firing, occurrences, severity, title, ci_id, ci_criticality, service, flapping,"
+    " first_seen"
 )
 
 
@@ -86,6 +87,7 @@ async def _with_members(conn: asyncpg.Connection, rows: Sequence[Mapping]) -> li
             m["ci_criticality"],
             m["service"],
             m["flapping"],
+            m["first_seen"],
         )
     return [incident_of(r, by_incident.get(r["id"], {})) for r in rows]
 
@@ -175,7 +177,7 @@ async def save(
     await conn.execute(_UPSERT, *zip(*rows, strict=True))
     alerts = [
         (UUID(incident_id), m.fingerprint, m.firing, m.occurrences, m.severity, m.title, m.ci_id, m.ci_criticality,
-         m.service, m.flapping)
+         m.service, m.flapping, m.first_seen)
         for incident_id, m in members
     ]  # fmt: skip
     if alerts:
@@ -236,11 +238,11 @@ ON CONFLICT (id) DO UPDATE SET
 _UPSERT_MEMBERS = f"""
 INSERT INTO incident_alerts ({_MEMBER_FIELDS})
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bool[], $4::bigint[], $5::smallint[], $6::text[], $7::text[],
-                     $8::smallint[], $9::text[], $10::bool[])
+                     $8::smallint[], $9::text[], $10::bool[], $11::timestamptz[])
 ON CONFLICT (incident_id, fingerprint) DO UPDATE SET firing = EXCLUDED.firing,
     occurrences = EXCLUDED.occurrences, severity = EXCLUDED.severity, title = EXCLUDED.title,
     ci_id = EXCLUDED.ci_id, ci_criticality = EXCLUDED.ci_criticality, service = EXCLUDED.service,
-    flapping = EXCLUDED.flapping
+    flapping = EXCLUDED.flapping, first_seen = EXCLUDED.first_seen
 """  # noqa: S608 - constant column list
 
 

@@ -22,6 +22,7 @@ def webhook(alerts: list[dict]) -> dict:
                 "labels": a["labels"],
                 "annotations": {"summary": a["summary"]},
                 "startsAt": "2026-11-25T06:00:00Z",
+                "endsAt": "2026-11-25T06:10:00Z" if a.get("status") == "resolved" else "0001-01-01T00:00:00Z",
             }
             for a in alerts
         ],
@@ -50,7 +51,7 @@ def load_cmdb(stack, run: str) -> None:
     assert stack.client("correlator").put("/v1/cis", json=cis).status_code == 200
 
 
-def test_incidents_get_their_priority_from_the_ci_and_the_severity(stack):
+def test_a_storm_becomes_incidents_with_the_matrix_priority_of_each_ci_and_severity(stack):
     run = uuid.uuid4().hex[:8]
     load_cmdb(stack, run)
     cases = {
@@ -64,8 +65,19 @@ def test_incidents_get_their_priority_from_the_ci_and_the_severity(stack):
         {"labels": {"alertname": title.split()[0], "host": host, "severity": sev, "run": run}, "summary": title}
         for title, (host, sev, *_) in cases.items()
     ]
-    assert stack.client("ingest").post("/v1/alerts/alertmanager", json=webhook(alerts)).status_code == 202
-    found = eventually(lambda: len(f := by_title(stack, set(cases))) == len(cases) and f, timeout=30)
+    ingest = stack.client("ingest")
+    for burst in range(40):  # 160 alerts, 156 of them repeats
+        assert (
+            ingest.post("/v1/alerts/alertmanager", json=webhook(alerts[burst % 4 :] + alerts[: burst % 4])).status_code
+            == 202
+        )
+
+    def settled():
+        found = by_title(stack, set(cases))
+        assert {t: i["alert_count"] for t, i in found.items()} == dict.fromkeys(cases, 40)
+        return found
+
+    found = eventually(settled, timeout=30)
     for title, (_, _, impact, urgency, priority, group) in cases.items():
         i = found[title]
         assert (i["impact"], i["urgency"], i["priority"], i["assignment_group"]) == (impact, urgency, priority, group)
@@ -73,14 +85,33 @@ def test_incidents_get_their_priority_from_the_ci_and_the_severity(stack):
     assert (db["ci_id"], db["service"], db["affected_ci_ids"]) == (f"{run}-db", f"{run}-shop", [f"{run}-db"])
     assert db["sla"]["response"]["target_seconds"] == 15 * 60 and db["sla"]["response"]["state"] == "in_progress"
     assert found[f"nowhere {run}"]["ci_id"] == ""
-    # Filters: by priority, CI, service, assignment group, status.
+    # Filters: by priority, CI, service, assignment group, status, time range.
     client = stack.client("ticketing")
     assert set(by_title(stack, set(cases), priority=1)) == {f"db down {run}"}
     assert set(by_title(stack, set(cases), ci=f"{run}-wiki")) == {f"wiki slow {run}"}
     assert set(by_title(stack, set(cases), service=f"{run}-shop")) == {f"db down {run}"}
     assert set(by_title(stack, set(cases), assignment_group="lab")) == {f"lab info {run}"}
     assert by_title(stack, set(cases), status="closed") == {}
+    opened = found[f"lab info {run}"]["opened_at"]
+    assert f"lab info {run}" in by_title(stack, set(cases), opened_after=opened)
+    assert f"lab info {run}" not in by_title(stack, set(cases), opened_before=opened)
     assert client.get("/v1/incidents", params={"priority": 9}).status_code == 422
+
+
+def test_an_alert_that_fires_again_within_the_window_reopens_its_incident(stack):
+    run = uuid.uuid4().hex[:8]
+    title = f"flaky link {run}"
+    alert = {"labels": {"alertname": "LinkDown", "host": f"sw-{run}", "severity": "major"}, "summary": title}
+    ingest = stack.client("ingest")
+    assert ingest.post("/v1/alerts/alertmanager", json=webhook([alert])).status_code == 202
+    first = eventually(lambda: by_title(stack, {title}).get(title), timeout=30)
+    assert ingest.post("/v1/alerts/alertmanager", json=webhook([{**alert, "status": "resolved"}])).status_code == 202
+    eventually(lambda: by_title(stack, {title})[title]["status"] == "resolved", timeout=30)
+    assert ingest.post("/v1/alerts/alertmanager", json=webhook([alert])).status_code == 202
+    again = eventually(lambda: (i := by_title(stack, {title})[title])["status"] == "in_progress" and i, timeout=30)
+    assert again["id"] == first["id"] and again["resolved_at"] is None and again["alert_count"] == 2
+    history = [h["type"] for h in stack.client("ticketing").get(f"/v1/incidents/{first['id']}").json()["history"]]
+    assert history == ["opened", "resolved", "reopened"]
 
 
 def incident_events(stack, start, incident_id: str, until) -> list[IncidentEvent]:

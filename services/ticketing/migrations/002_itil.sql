@@ -45,7 +45,9 @@ ALTER TABLE incident_alerts
     ADD COLUMN ci_id          text     NOT NULL DEFAULT '',
     ADD COLUMN ci_criticality smallint NOT NULL DEFAULT 0,
     ADD COLUMN service        text     NOT NULL DEFAULT '',
-    ADD COLUMN flapping       boolean  NOT NULL DEFAULT false;
+    ADD COLUMN flapping       boolean  NOT NULL DEFAULT false,
+    -- Start of the alert's current firing period: a new one means its occurrences count from 1 again.
+    ADD COLUMN first_seen     timestamptz;
 
 -- Every change of every incident, who made it and what it changed: the audit trail.
 CREATE TABLE incident_history (

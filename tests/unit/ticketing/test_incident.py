@@ -136,13 +136,20 @@ def test_flapping_shows_on_the_incident():
 
 
 def test_a_refire_within_the_reopen_window_reopens_the_same_incident():
-    opened = step(None, update()).incident
-    resolved = step(opened, update(firing=False, at=T0 + timedelta(minutes=1))).incident
-    again = step(resolved, update(occurrences=1, at=T0 + timedelta(minutes=30)))
+    opened = step(None, update(first_seen=T0)).incident
+    resolved = step(opened, update(firing=False, first_seen=T0, at=T0 + timedelta(minutes=1))).incident
+    again = step(resolved, update(occurrences=1, first_seen=T0 + timedelta(minutes=30), at=T0 + timedelta(minutes=30)))
     i = again.incident
     assert types(again) == ["reopened"] and i.id == "id-1" and i.status == "in_progress"
     assert i.resolved_at is None and i.pauses == ((T0 + timedelta(minutes=1), T0 + timedelta(minutes=30)),)
-    assert i.alert_count == 2  # a re-fire counts again from 1: the incident keeps its total
+    assert i.alert_count == 2  # a new firing period counts from 1 again: the incident keeps its total
+
+
+def test_a_resumed_firing_period_goes_on_counting():
+    opened = step(None, update(first_seen=T0, occurrences=3)).incident
+    resolved = step(opened, update(firing=False, first_seen=T0, occurrences=3, at=T0 + timedelta(minutes=1))).incident
+    resumed = step(resolved, update(first_seen=T0, occurrences=4, at=T0 + timedelta(minutes=2))).incident
+    assert resumed.alert_count == 4 and resumed.status == "in_progress"
 
 
 def test_after_the_reopen_window_a_new_incident_references_the_previous_one():
