@@ -255,15 +255,13 @@ async def append_outbox(conn: asyncpg.Connection, events: Sequence[tuple[UUID, U
 
 async def append_history(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
     """(incident_id, version, at, actor, type, changes JSON text, note) rows."""
-    await conn.executemany(
-        "INSERT INTO incident_history (incident_id, version, at, actor, type, changes, note)"
-        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)",
-        rows,
+    await conn.copy_records_to_table(
+        "incident_history", records=rows, columns=["incident_id", "version", "at", "actor", "type", "changes", "note"]
     )
 
 
 async def append_work_notes(conn: asyncpg.Connection, rows: Sequence[tuple[UUID, datetime, str, str]]) -> None:
-    await conn.executemany("INSERT INTO work_notes (incident_id, at, author, text) VALUES ($1, $2, $3, $4)", rows)
+    await conn.copy_records_to_table("work_notes", records=rows, columns=["incident_id", "at", "author", "text"])
 
 
 async def add_counts(conn: asyncpg.Connection, counts: Counter) -> None:
