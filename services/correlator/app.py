@@ -30,7 +30,8 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         settings.grouping(),
         settings.flap_policy(),
         settings.expiry(),
-        settings.correlator_reference_poll_seconds,
+        poll_seconds=settings.correlator_reference_poll_seconds,
+        reopen_window=settings.reopen_window(),
     )
     service = StatefulService(
         settings,
@@ -83,5 +84,5 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
     max_bytes = settings.correlator_max_import_bytes
     app.include_router(cmdb_api.router(lambda: service.pool, require, max_bytes, refreshed))
     app.include_router(catalog_api.router(lambda: service.pool, require, max_bytes, refreshed))
-    openapi_bearer(app, catalog_api.BODY_MODELS)
+    openapi_bearer(app, [*catalog_api.BODY_MODELS, cmdb_api.CiIn])
     return app

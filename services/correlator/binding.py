@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from services.correlator.cmdb import Cmdb
 
 ID_LABELS = ("ci", "ci_id")
-DEFAULT_NAME_LABELS = ("ci_name", "host", "hostname", "instance", "service", "job")
+# `source`: PagerDuty events name the affected system there (payload.source).
+DEFAULT_NAME_LABELS = ("ci_name", "host", "hostname", "instance", "service", "job", "source")
 DEFAULT_PORT_LABELS = ("instance",)
 UNBOUND = "unbound"
 

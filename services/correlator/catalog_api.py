@@ -13,11 +13,36 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from services.shared.api import ERROR_RESPONSES, ApiError, FieldError, field_errors
 
 from . import store
-from .cmdb_api import invalid, parse_json_array, read_body
+from .cmdb_api import NOT_FOUND, invalid, parse_json_array, read_body
 from .known_errors import KnownErrorCatalog, KnownErrorInvalid
 from .windows import normalised_state
 
 CHANGE_STATES = ("requested", "approved", "in_progress", "closed", "cancelled", "rejected")
+
+
+class MatcherIn(BaseModel):
+    """One matcher of a known error; which fields it needs depends on its type (KnownErrorCatalog checks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["label", "label_regex", "ci_class", "text_regex"]
+    label: str | None = Field(None, description="label, label_regex: the label's name")
+    value: str | None = Field(None, description="label: the exact value; ci_class: the class of the bound CI")
+    regex: str | None = Field(
+        None, description="label_regex: matches the whole value; text_regex: searched in summary and description"
+    )
+
+
+class KnownErrorIn(BaseModel):
+    """A known error: every matcher must match; the most specific (most matchers, then lowest id) wins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=256)
+    title: str = ""
+    matchers: list[MatcherIn] = Field(min_length=1)
+    workaround: str = ""
+    problem_ref: str = ""
 
 
 class ChangeIn(BaseModel):
@@ -52,13 +77,26 @@ class ChangeOut(BaseModel):
 
 class LinkedAlert(BaseModel):
     fingerprint: str
-    group_key: str  # the group (incident) the alert was in when linked
+    group_key: str = Field(description="The group key emitted on alerts.correlated: ticketing's incident key")
+    group_instance: str = Field(description="The time-window instance of the group the alert was in when linked")
     ci_id: str | None
     firing: bool  # now
     suppressed: bool  # recorded, not escalated
     during_change: bool  # passed on marked (as of its latest sighting)
     title: str
     linked_at: datetime
+
+
+class LinkedGroup(BaseModel):
+    """A group (an incident's key downstream) with alerts that the change or window explains."""
+
+    group_key: str
+    root_ci_id: str | None
+    alerts: int = Field(description="Alerts of the group linked to the change or window")
+    suppressed: int = Field(description="Of those, recorded but never passed on (no incident opened for them)")
+    firing: int = Field(description="Of those, firing now")
+    first_linked_at: datetime
+    last_linked_at: datetime
 
 
 class Applied(BaseModel):
@@ -77,7 +115,8 @@ def array_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-BODY_MODELS = (ChangeIn, WindowIn)
+BODY_MODELS = (ChangeIn, WindowIn, KnownErrorIn)
+_KNOWN_ERRORS = TypeAdapter(list[KnownErrorIn])
 _CHANGES = TypeAdapter(list[ChangeIn])
 _WINDOWS = TypeAdapter(list[WindowIn])
 
@@ -131,19 +170,17 @@ def router(
         response_model=Applied,
         summary="Bulk upsert known errors, all or nothing",
         dependencies=[require("write")],
+        openapi_extra=array_body(KnownErrorIn),
     )
     async def put_known_errors(request: Request) -> Applied:
-        records = await body(request)
-        for i, record in enumerate(records):
-            if not isinstance(record, dict):
-                raise invalid(f"[{i}]", "expected an object")
+        parsed: list[KnownErrorIn] = _parse(_KNOWN_ERRORS, await body(request))
+        kept = [ke.model_dump(exclude_none=True) for ke in parsed]
         try:
-            KnownErrorCatalog.build(records)  # every regex compiled, every matcher checked
+            KnownErrorCatalog.build(kept)  # every regex compiled, every matcher's fields checked, ids unique
         except KnownErrorInvalid as exc:
             raise invalid(f"[{exc.index}].{exc.field}", exc.reason) from None
-        kept = [{k: r[k] for k in ("id", "title", "matchers", "workaround", "problem_ref") if k in r} for r in records]
         async with db().acquire() as conn, conn.transaction():
-            await conn.execute(
+            status = await conn.execute(
                 "INSERT INTO known_errors (id, record)"
                 " SELECT i, r::jsonb FROM unnest($1::text[], $2::text[]) AS u(i, r)"
                 " ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()"
@@ -151,7 +188,9 @@ def router(
                 [r["id"] for r in kept],
                 [orjson.dumps(r).decode() for r in kept],
             )
-            version = await store.bump_version(conn)
+            # Nothing new: no version bump, so no instance rebuilds its snapshot for it.
+            changed = status.rsplit(" ", 1)[-1] != "0"
+            version = await (store.bump_version(conn) if changed else store.cmdb_version(conn))
         await refreshed(version)
         return Applied(applied=len(kept), version=version)
 
@@ -160,7 +199,7 @@ def router(
         rows = await db().fetch("SELECT record::text AS record FROM known_errors ORDER BY id")
         return [orjson.loads(r["record"]) for r in rows]
 
-    @api.get("/v1/known-errors/{ke_id}", summary="One known error", dependencies=[require("read")])
+    @api.get("/v1/known-errors/{ke_id}", summary="One known error", dependencies=[require("read")], responses=NOT_FOUND)
     async def get_known_error(ke_id: str) -> dict[str, Any]:
         raw = await db().fetchval("SELECT record::text FROM known_errors WHERE id = $1", ke_id)
         if raw is None:
@@ -216,7 +255,13 @@ def router(
         await refreshed(version)
         return Applied(applied=len(changes), version=version)
 
-    @api.get("/v1/changes/{change_id}", response_model=ChangeOut, summary="One change", dependencies=[require("read")])
+    @api.get(
+        "/v1/changes/{change_id}",
+        response_model=ChangeOut,
+        summary="One change",
+        dependencies=[require("read")],
+        responses=NOT_FOUND,
+    )
     async def get_change(change_id: str) -> ChangeOut:
         row = await db().fetchrow(
             "SELECT id, ci_ids, planned_start, planned_end, state, policy FROM changes WHERE id = $1", change_id
@@ -233,6 +278,15 @@ def router(
     )
     async def change_alerts(change_id: str) -> list[LinkedAlert]:
         return [LinkedAlert(**dict(r)) for r in await store.linked_alerts(db(), "change", change_id)]
+
+    @api.get(
+        "/v1/changes/{change_id}/groups",
+        response_model=list[LinkedGroup],
+        summary="Groups (incident keys) with alerts linked to a change: the incidents the change explains",
+        dependencies=[require("read")],
+    )
+    async def change_groups(change_id: str) -> list[LinkedGroup]:
+        return [LinkedGroup(**dict(r)) for r in await store.linked_groups(db(), "change", change_id)]
 
     @api.put(
         "/v1/maintenance-windows",
@@ -270,5 +324,14 @@ def router(
     )
     async def window_alerts(window_id: str) -> list[LinkedAlert]:
         return [LinkedAlert(**dict(r)) for r in await store.linked_alerts(db(), "maintenance", window_id)]
+
+    @api.get(
+        "/v1/maintenance-windows/{window_id}/groups",
+        response_model=list[LinkedGroup],
+        summary="Groups (incident keys) with alerts linked to a maintenance window",
+        dependencies=[require("read")],
+    )
+    async def window_groups(window_id: str) -> list[LinkedGroup]:
+        return [LinkedGroup(**dict(r)) for r in await store.linked_groups(db(), "maintenance", window_id)]
 
     return api

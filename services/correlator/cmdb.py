@@ -81,14 +81,11 @@ class Cmdb:
 
     @classmethod
     def build(cls, cis: Iterable[CI], relationships: Iterable[Relationship]) -> "Cmdb":
-        by_id: dict[str, CI] = {}
-        for row, ci in enumerate(cis):
-            _check_ci(row, ci, by_id)
-            by_id[ci.id] = ci
+        relationships = list(relationships)
+        by_id = checked(cis, relationships)
         upstream: dict[str, list[tuple[str, str]]] = {}
         downstream: dict[str, list[tuple[str, str]]] = {}
-        for row, rel in enumerate(relationships):
-            _check_relationship(row, rel, by_id)
+        for rel in relationships:
             upstream.setdefault(rel.source_id, []).append((rel.kind, rel.target_id))
             downstream.setdefault(rel.target_id, []).append((rel.kind, rel.source_id))
         return cls(
@@ -161,6 +158,18 @@ class Cmdb:
             if None not in values:
                 pairs.append((values, ci.id))
         return _key_index(pairs)
+
+
+def checked(cis: Iterable[CI], relationships: Iterable[Relationship]) -> dict[str, CI]:
+    """The CIs by id, once every row is known good (what `build` needs, without its indexes); the first bad row
+    raises CmdbError."""
+    by_id: dict[str, CI] = {}
+    for row, ci in enumerate(cis):
+        _check_ci(row, ci, by_id)
+        by_id[ci.id] = ci
+    for row, rel in enumerate(relationships):
+        _check_relationship(row, rel, by_id)
+    return by_id
 
 
 def _check_ci(row: int, ci: CI, seen: Mapping[str, CI]) -> None:

@@ -1,19 +1,48 @@
 """CMDB admin API: bulk upsert of CIs with their relationships (JSON array or CSV), one CI with its
 neighbours. A request is applied whole or not at all; a bad row is named by index and field."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.shared.api import ERROR_RESPONSES, ApiError, FieldError
+from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
 
 from . import store
 from .cmdb import CI, Relationship
-from .cmdb_import import ImportInvalid, cis_from_csv, cis_from_json, validate
+from .cmdb_import import MAX_CIS, ImportInvalid, TooManyCis, cis_from_csv, cis_from_json, validate
+
+
+class RelationshipIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["runs_on", "depends_on", "part_of"]
+    target: str = Field(min_length=1, description="The CI this one relies on: in this request or already stored")
+
+
+class CiIn(BaseModel):
+    """One CI of a JSON import, for the OpenAPI document (cmdb_import parses and checks the body; null is taken
+    as absent). CSV: the same columns, aliases and relationship targets separated by |, attributes as a JSON
+    object or k=v|k=v."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, pattern=r"\S")
+    name: str | None = Field(None, description="Defaults to the id")
+    ci_class: str = Field(alias="class", min_length=1, pattern=r"\S", description="host, database, application, ...")
+    environment: str | None = None
+    criticality: int | None = Field(3, ge=1, le=5, description="1 (most critical) to 5")
+    support_group: str | None = None
+    aliases: list[Annotated[str, Field(min_length=1)]] | None = None
+    attributes: dict[str, Any] | None = None
+    runs_on: list[str] | None = None
+    depends_on: list[str] | None = None
+    part_of: list[str] | None = None
+    relationships: list[RelationshipIn] | None = None
 
 
 class NeighbourOut(BaseModel):
@@ -38,6 +67,9 @@ class UpsertResult(BaseModel):
     upserted: int
     relationships: int
     version: int
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such id"}}
 
 
 def invalid(field: str, reason: str, message: str = "request rejected; nothing was applied") -> ApiError:
@@ -90,9 +122,15 @@ def parse_json_array(body: bytes) -> list[Any]:
 # --- storing ---------------------------------------------------------------------------------------------
 
 
+def _rows(status: str) -> int:
+    """Rows a statement touched, from its status ("INSERT 0 12", "DELETE 3")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def upsert(conn: asyncpg.Connection, cis: list[CI], rels: list[Relationship]) -> int:
     """COPY into temporary tables, then one INSERT ... ON CONFLICT each: 100,000 CIs in a few seconds.
-    Each CI's outgoing relationships become exactly those given."""
+    Each CI's outgoing relationships become exactly those given. An import that changes nothing leaves the
+    version alone, so no instance rebuilds its snapshot for it."""
     await conn.execute(
         "CREATE TEMP TABLE incoming_cis (id text, name text, class text, environment text, criticality smallint,"
         " support_group text, aliases text[], attributes jsonb) ON COMMIT DROP;"
@@ -117,7 +155,7 @@ async def upsert(conn: asyncpg.Connection, cis: list[CI], rels: list[Relationshi
     await conn.copy_records_to_table(
         "incoming_relationships", records=[(r.source_id, r.kind, r.target_id) for r in rels]
     )
-    await conn.execute(
+    changed = await conn.execute(
         """
         INSERT INTO cis (id, name, class, environment, criticality, support_group, aliases, attributes)
         SELECT id, name, class, environment, criticality, support_group, aliases, attributes FROM incoming_cis
@@ -130,7 +168,7 @@ async def upsert(conn: asyncpg.Connection, cis: list[CI], rels: list[Relationshi
                                 EXCLUDED.support_group, EXCLUDED.aliases, EXCLUDED.attributes)
         """
     )
-    await conn.execute(
+    removed = await conn.execute(
         """
         DELETE FROM relationships r USING incoming_cis c
         WHERE r.source_id = c.id AND NOT EXISTS (
@@ -138,10 +176,12 @@ async def upsert(conn: asyncpg.Connection, cis: list[CI], rels: list[Relationshi
             WHERE i.source_id = r.source_id AND i.kind = r.kind AND i.target_id = r.target_id)
         """
     )
-    await conn.execute(
+    added = await conn.execute(
         "INSERT INTO relationships (source_id, kind, target_id)"
         " SELECT DISTINCT source_id, kind, target_id FROM incoming_relationships ON CONFLICT DO NOTHING"
     )
+    if not any(map(_rows, (changed, removed, added))):
+        return await store.cmdb_version(conn)
     return await store.bump_version(conn)
 
 
@@ -195,7 +235,9 @@ def router(
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/CiIn"}, "maxItems": MAX_CIS}
+                    },
                     "text/csv": {"schema": {"type": "string"}},
                 },
             }
@@ -203,8 +245,14 @@ def router(
     )
     async def put_cis(request: Request) -> UpsertResult:
         ctype, body = await read_body(request, max_bytes, ("application/json", "text/csv"))
+        # Parsing and checking 100,000 rows takes seconds of CPU: off the event loop.
         try:
-            cis, rels, origins = cis_from_csv(body) if ctype == "text/csv" else cis_from_json(parse_json_array(body))
+            if ctype == "text/csv":
+                cis, rels, origins = await asyncio.to_thread(cis_from_csv, body)
+            else:
+                cis, rels, origins = await asyncio.to_thread(cis_from_json, parse_json_array(body))
+        except TooManyCis as exc:
+            raise ApiError(413, "too_large", exc.reason, [FieldError(field=exc.field, reason=exc.reason)]) from None
         except ImportInvalid as exc:
             raise invalid(exc.field, exc.reason) from None
         if not cis:
@@ -216,7 +264,7 @@ def router(
             outside = sorted({r.target_id for r in rels} - {c.id for c in cis})
             existing = {r["id"] for r in await conn.fetch("SELECT id FROM cis WHERE id = ANY($1::text[])", outside)}
             try:
-                validate(cis, rels, origins, existing)
+                await asyncio.to_thread(validate, cis, rels, origins, existing)
             except ImportInvalid as exc:
                 raise invalid(exc.field, exc.reason) from None
             version = await upsert(conn, cis, rels)
@@ -227,6 +275,7 @@ def router(
         "/{ci_id}",
         response_model=CiOut,
         summary="One CI with its neighbours in both directions",
+        responses=NOT_FOUND,
         dependencies=[require("read")],
     )
     async def get_ci(ci_id: str) -> CiOut:

@@ -1,5 +1,6 @@
 """Bulk CMDB import: JSON items or CSV rows to CIs and relationships, validated as a whole (cmdb.Cmdb.build).
-Any bad row rejects the import; the error names the row (0-based item index) and the field.
+Any bad row rejects the import; the error names the row (0-based item index; in CSV the data rows, header and
+blank lines not counted) and the field. At most MAX_CIS CIs per call.
 
 CSV: a header row; columns id, name, class, environment, criticality (1-5, default 3), support_group,
 aliases (separated by |), attributes (a JSON object, or k=v|k=v), runs_on, depends_on, part_of (target CI
@@ -14,8 +15,9 @@ from typing import Any
 
 import orjson
 
-from .cmdb import CI, RELATIONSHIP_KINDS, Cmdb, CmdbError, Relationship
+from .cmdb import CI, RELATIONSHIP_KINDS, CmdbError, Relationship, checked
 
+MAX_CIS = 100_000
 CSV_COLUMNS = ("id", "name", "class", "environment", "criticality", "support_group", "aliases", "attributes")
 _CI_FIELDS = {
     "id",
@@ -38,12 +40,23 @@ class ImportInvalid(ValueError):
         self.field, self.reason = field, reason
 
 
+class TooManyCis(ImportInvalid):
+    def __init__(self, limit: int) -> None:
+        super().__init__("body", f"more than {limit} CIs; split the import")
+
+
+def _counted(row: int, limit: int) -> None:
+    if row >= limit:  # stop parsing as soon as the request is known to be too large
+        raise TooManyCis(limit)
+
+
 Parsed = tuple[list[CI], list[Relationship], list[tuple[int, str]]]  # + per relationship: (row, field)
 
 
-def cis_from_json(items: list[Any]) -> Parsed:
+def cis_from_json(items: list[Any], limit: int = MAX_CIS) -> Parsed:
     cis, rels, origins = [], [], []
     for row, item in enumerate(items):
+        _counted(row, limit)
         if not isinstance(item, Mapping):
             raise ImportInvalid(f"[{row}]", "expected an object")
         unknown = sorted(set(item) - _CI_FIELDS)
@@ -71,7 +84,7 @@ def cis_from_json(items: list[Any]) -> Parsed:
     return cis, rels, origins
 
 
-def cis_from_csv(body: bytes) -> Parsed:
+def cis_from_csv(body: bytes, limit: int = MAX_CIS) -> Parsed:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,9 +96,11 @@ def cis_from_csv(body: bytes) -> Parsed:
     if missing or unknown:
         raise ImportInvalid("header", f"missing columns {missing}" if missing else f"unknown columns {unknown}")
     cis, rels, origins = [], [], []
-    for row, values in enumerate(reader):
+    for values in reader:
         if not values or values == [""]:
-            continue
+            continue  # blank lines are not rows: row numbers stay the indexes of the CIs
+        row = len(cis)
+        _counted(row, limit)
         if len(values) != len(header):
             raise ImportInvalid(
                 f"[{row}]", f"CSV line {reader.line_num}: {len(values)} columns, header has {len(header)}"
@@ -117,7 +132,7 @@ def _ci(row: int, item: Mapping[str, Any], aliases: list[str], attributes: dict[
         if not isinstance(value, str):
             raise ImportInvalid(f"[{row}].{name}", "must be a string")
         texts[name] = value.strip()
-    criticality = item.get("criticality", 3)
+    criticality = 3 if item.get("criticality") is None else item["criticality"]
     if isinstance(criticality, bool) or not isinstance(criticality, int) or not 1 <= criticality <= 5:
         raise ImportInvalid(f"[{row}].criticality", f"{criticality!r} is not an integer 1..5")
     return CI(
@@ -174,10 +189,11 @@ def _attributes_csv(row: int, text: str) -> dict[str, str]:
 
 
 def validate(cis: list[CI], rels: list[Relationship], origins: list[tuple[int, str]], existing: set[str]) -> None:
-    """Cmdb.build over the request plus the stored CIs it points at; its first error names the row."""
+    """The CMDB's own row checks over the request plus the stored CIs it points at; the first error names the
+    row."""
     placeholders = [CI(ci_id, ci_id, "existing") for ci_id in sorted(existing - {c.id for c in cis})]
     try:
-        Cmdb.build([*cis, *placeholders], rels)
+        checked([*cis, *placeholders], rels)
     except CmdbError as exc:
         if exc.table == "ci":
             raise ImportInvalid(f"[{exc.row}].{exc.field}", exc.reason) from None

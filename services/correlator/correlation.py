@@ -7,8 +7,9 @@ Downstream (ticketing) is modelled by `announced`: it last heard the alert firin
 - While an alert flaps, a resolve is held back: the incident stays open, shown flapping. The held resolve
   is emitted once the alert is quiet (its expiry time is then the end of the quiet period).
 - A firing alert not seen for its timeout expires (sender's `endsAt` honoured): resolved, `expired`.
-- Each alert keeps the group instance it opened in while it fires; a re-fire joins the key's current
-  instance or opens a new one after a gap (grouping.continue_or_open).
+- Each alert keeps the group instance it opened in while it fires, and when it re-fires within the reopen
+  window (dedup); a later re-fire joins the key's current instance or opens a new one after a gap
+  (grouping.continue_or_open).
 """
 
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,7 @@ class Snapshot:
     flap: FlapPolicy = FlapPolicy()
     expiry: ExpiryPolicy = ExpiryPolicy()
     known_errors: Mapping[str, KnownError] = field(default_factory=dict, hash=False)  # by id, for emissions
+    reopen_window: timedelta = dedup.DEFAULT_REOPEN_WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,11 @@ class Tracked:
     def shown_firing(self) -> bool:
         """What downstream should believe: firing, or resolved but held open while flapping."""
         return self.alert.firing or (self.announced and self.flap.flapping)
+
+    @property
+    def incident_key(self) -> str:
+        """The group key emitted on alerts.correlated (ticketing keeps one open incident per key)."""
+        return self.group_key or f"alert:{self.alert.fingerprint}"
 
     def visible(self) -> tuple[object, ...]:
         return (
@@ -183,14 +190,17 @@ def _sight(
 ) -> Tracked | None:
     obs = sighting.observation
     alert_before = state.alert if state else None
-    alert = dedup.observe(alert_before, fingerprint, obs)
+    alert = dedup.observe(alert_before, fingerprint, obs, snap.reopen_window)
     if alert is None or alert is alert_before:
         return state  # a resolve of nothing, or a copy of an event already applied
     state = Tracked(alert=alert) if state is None else replace(state, alert=alert, expired=False)
     flap, _ = flapping.observe(state.flap, obs.firing, obs.at, snap.flap)
     state = replace(state, flap=flap)
     if obs.firing:
-        opened = alert_before is None or not alert_before.firing
+        # A new occurrence finds its group afresh; a re-fire within the reopen window stays in its own.
+        opened = alert_before is None or (
+            not alert_before.firing and not dedup.resumes(alert_before, obs.at, snap.reopen_window)
+        )
         state = _bind(state, obs, snap, groups, opened)
     return replace(state, expires_at=_expires_at(state, sighting.ends_at, snap))
 

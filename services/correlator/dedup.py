@@ -1,4 +1,9 @@
-"""Dedup: one state per fingerprint; repeats bump the count, a second copy of an event changes nothing."""
+"""Dedup: one state per fingerprint; repeats bump the count, a second copy of an event changes nothing.
+
+A resolved alert that fires again within the reopen window (measured from its resolve) keeps its identity: it
+resumes, with its first-seen time and its count going on. Later than that it is a new occurrence: first seen
+now, counted from 1. Either way the fingerprint, and so the state, stays the same.
+"""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -6,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 # How many recent event ids each alert remembers, to drop copies a producer retry wrote twice.
 RECENT_EVENTS = 32
+DEFAULT_REOPEN_WINDOW = timedelta(minutes=10)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -40,12 +46,14 @@ class AlertState:
     recent_event_ids: tuple[str, ...] = ()
 
 
-def observe(state: AlertState | None, fingerprint: str, obs: Observation) -> AlertState | None:
+def observe(
+    state: AlertState | None, fingerprint: str, obs: Observation, reopen_window: timedelta = DEFAULT_REOPEN_WINDOW
+) -> AlertState | None:
     """The state after one observation. A resolve for an alert never seen firing leaves nothing to track."""
     if state is not None and obs.event_id in state.recent_event_ids:
         return state
     if obs.firing:
-        state = _fire(state, fingerprint, obs)
+        state = _fire(state, fingerprint, obs, reopen_window)
     elif state is not None and state.firing:
         state = replace(state, firing=False, last_seen=obs.at)
     if state is None:
@@ -53,7 +61,12 @@ def observe(state: AlertState | None, fingerprint: str, obs: Observation) -> Ale
     return replace(state, recent_event_ids=(state.recent_event_ids + (obs.event_id,))[-RECENT_EVENTS:])
 
 
-def _fire(state: AlertState | None, fingerprint: str, obs: Observation) -> AlertState:
+def resumes(state: AlertState, at: datetime, reopen_window: timedelta) -> bool:
+    """Whether a re-fire at `at` of the resolved `state` is the same occurrence going on."""
+    return not state.firing and at - state.last_seen < reopen_window
+
+
+def _fire(state: AlertState | None, fingerprint: str, obs: Observation, reopen_window: timedelta) -> AlertState:
     shown = {
         "severity": obs.severity,
         "title": obs.title,
@@ -64,9 +77,10 @@ def _fire(state: AlertState | None, fingerprint: str, obs: Observation) -> Alert
     }
     if state is None:
         return AlertState(fingerprint=fingerprint, firing=True, first_seen=obs.at, occurrences=1, sequence=0, **shown)
-    if not state.firing:  # a re-fire keeps its identity and starts counting again
+    if not state.firing and not resumes(state, obs.at, reopen_window):  # a new occurrence: counted afresh
         return replace(state, firing=True, first_seen=obs.at, occurrences=1, **shown)
-    return replace(state, occurrences=state.occurrences + 1, **shown)
+    # A duplicate, or a re-fire inside the reopen window: the occurrence goes on.
+    return replace(state, firing=True, occurrences=state.occurrences + 1, **shown)
 
 
 def next_sequence(previous: int, caused_at: datetime) -> int:
@@ -77,10 +91,15 @@ def next_sequence(previous: int, caused_at: datetime) -> int:
     return max(previous + 1, (caused_at - _EPOCH) // _MICROSECOND)
 
 
-def observe_all(state: AlertState | None, fingerprint: str, observations: Iterable[Observation]) -> AlertState | None:
+def observe_all(
+    state: AlertState | None,
+    fingerprint: str,
+    observations: Iterable[Observation],
+    reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+) -> AlertState | None:
     """Coalesce a batch's observations of one fingerprint, in order."""
     for obs in observations:
-        state = observe(state, fingerprint, obs)
+        state = observe(state, fingerprint, obs, reopen_window)
     return state
 
 

@@ -84,7 +84,7 @@ def emission(
     s = t.alert
     # The stable key (root CI or label digest), not the time-window instance: while an incident is open,
     # a later alert on the same root joins it instead of opening a second one; ticketing owns reopen rules.
-    key = t.group_key or f"alert:{s.fingerprint}"
+    key = t.incident_key
     ca = CorrelatedAlert(
         event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{s.fingerprint}/{s.sequence}")),
         sequence=s.sequence,

@@ -26,6 +26,9 @@ class CorrelatorSettings(ServiceSettings):
     correlator_expiry_seconds: str = Field(
         "default=14400", description="Per-source timeout of a firing alert not seen again: source=seconds,..."
     )
+    correlator_reopen_window_seconds: float = Field(
+        600, ge=0, description="A resolved alert firing again within this keeps its first-seen time and count."
+    )
     correlator_flap_max_changes: int = Field(
         4, ge=1, description="More status changes than this in the window: flapping."
     )
@@ -50,6 +53,9 @@ class CorrelatorSettings(ServiceSettings):
             timedelta(seconds=self.correlator_flap_window_seconds),
             timedelta(seconds=self.correlator_flap_quiet_seconds),
         )
+
+    def reopen_window(self) -> timedelta:
+        return timedelta(seconds=self.correlator_reopen_window_seconds)
 
     def expiry(self) -> ExpiryPolicy:
         return ExpiryPolicy.parse(self.correlator_expiry_seconds)

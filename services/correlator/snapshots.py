@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
 import asyncpg
 
@@ -13,6 +14,7 @@ from . import metrics, store
 from .binding import MatchRules
 from .cmdb import Cmdb
 from .correlation import ExpiryPolicy, Snapshot
+from .dedup import DEFAULT_REOPEN_WINDOW
 from .flapping import FlapPolicy
 from .grouping import GroupingPolicy
 from .known_errors import KnownErrorCatalog
@@ -29,11 +31,19 @@ class SnapshotCache:
         flap: FlapPolicy,
         expiry: ExpiryPolicy,
         poll_seconds: float = 10.0,
+        reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
     ):
-        self._policies = {"rules": rules, "grouping": grouping, "flap": flap, "expiry": expiry}
+        self._policies = {
+            "rules": rules,
+            "grouping": grouping,
+            "flap": flap,
+            "expiry": expiry,
+            "reopen_window": reopen_window,
+        }
         self._poll_seconds = poll_seconds
-        empty = Cmdb.build((), ())
-        self.current = Snapshot(-1, empty, rules, KnownErrorCatalog(()), WindowIndex({}), grouping, flap, expiry)
+        self.current = Snapshot(
+            -1, Cmdb.build((), ()), catalog=KnownErrorCatalog(()), windows=WindowIndex({}), **self._policies
+        )
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = False

@@ -1,6 +1,7 @@
 """The correlator's state in PostgreSQL (schema `correlator`): alerts, open group instances, heartbeats,
 and the reference data (CMDB, known errors, changes, windows) read into a Snapshot."""
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -168,13 +169,15 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
 
 
 async def save_links(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
-    """Record each alert's link to the change or window covering it (first link time kept)."""
+    """Record each alert's link to the change or window covering it (first link time kept), with the group
+    instance it was in and the group key it was emitted under (the incident's key in ticketing)."""
     links = [
         (
             "change" if t.change_id else "maintenance",
             t.change_id or t.window_id,
             t.alert.fingerprint,
             t.group_id,
+            t.incident_key,
             t.suppressed,
             t.alert.last_seen,
         )
@@ -185,8 +188,9 @@ async def save_links(conn: asyncpg.Connection, states: Sequence[Tracked]) -> Non
         return
     await conn.execute(
         """
-        INSERT INTO window_links (window_kind, window_id, fingerprint, group_key, suppressed, linked_at)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
+        INSERT INTO window_links (window_kind, window_id, fingerprint, group_key, incident_key, suppressed, linked_at)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[],
+                             $7::timestamptz[])
         ON CONFLICT (window_kind, window_id, fingerprint, group_key) DO UPDATE SET suppressed = EXCLUDED.suppressed
         """,
         *zip(*links, strict=True),
@@ -195,9 +199,28 @@ async def save_links(conn: asyncpg.Connection, states: Sequence[Tracked]) -> Non
 
 async def linked_alerts(conn: asyncpg.Connection | asyncpg.Pool, kind: str, window_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT l.fingerprint, l.group_key, a.ci_id, a.firing, l.suppressed, a.during_change, a.title, l.linked_at"
+        "SELECT l.fingerprint, l.incident_key AS group_key, l.group_key AS group_instance, a.ci_id, a.firing,"
+        " l.suppressed, a.during_change, a.title, l.linked_at"
         " FROM window_links l JOIN alerts a USING (fingerprint)"
-        " WHERE l.window_kind = $1 AND l.window_id = $2 ORDER BY l.group_key, l.fingerprint",
+        " WHERE l.window_kind = $1 AND l.window_id = $2 ORDER BY l.incident_key, l.group_key, l.fingerprint",
+        kind,
+        window_id,
+    )
+
+
+async def linked_groups(conn: asyncpg.Connection | asyncpg.Pool, kind: str, window_id: str) -> list[asyncpg.Record]:
+    """Per group key: how many of its alerts the window explains, how many of them it suppressed."""
+    return await conn.fetch(
+        """
+        SELECT l.incident_key AS group_key, max(a.root_ci_id) AS root_ci_id,
+               count(DISTINCT l.fingerprint) AS alerts,
+               count(DISTINCT l.fingerprint) FILTER (WHERE l.suppressed) AS suppressed,
+               count(DISTINCT l.fingerprint) FILTER (WHERE a.firing) AS firing,
+               min(l.linked_at) AS first_linked_at, max(l.linked_at) AS last_linked_at
+        FROM window_links l JOIN alerts a USING (fingerprint)
+        WHERE l.window_kind = $1 AND l.window_id = $2
+        GROUP BY l.incident_key ORDER BY l.incident_key
+        """,
         kind,
         window_id,
     )
@@ -326,7 +349,8 @@ async def bump_version(conn: asyncpg.Connection) -> int:
 async def load_reference(
     conn: asyncpg.Connection,
 ) -> tuple[int, Cmdb, KnownErrorCatalog, dict[str, KnownError], WindowIndex]:
-    """One consistent read (repeatable read) of everything the snapshot holds."""
+    """One consistent read (repeatable read) of everything the snapshot holds, built off the event loop (a
+    100,000-CI CMDB takes seconds of CPU)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         version = await cmdb_version(conn)
         ci_rows = await conn.fetch(
@@ -343,6 +367,17 @@ async def load_reference(
             "SELECT id, ci_ids, starts_at, ends_at, policy FROM maintenance_windows"
             " WHERE ends_at > now() - interval '30 days'"
         )
+    built = await asyncio.to_thread(_reference, ci_rows, rel_rows, ke_rows, change_rows, window_rows)
+    return (version, *built)
+
+
+def _reference(
+    ci_rows: list[asyncpg.Record],
+    rel_rows: list[asyncpg.Record],
+    ke_rows: list[asyncpg.Record],
+    change_rows: list[asyncpg.Record],
+    window_rows: list[asyncpg.Record],
+) -> tuple[Cmdb, KnownErrorCatalog, dict[str, KnownError], WindowIndex]:
     cmdb = Cmdb.build(
         (
             CI(
@@ -369,7 +404,7 @@ async def load_reference(
     windows = [
         MaintenanceWindow(r["id"], tuple(r["ci_ids"]), r["starts_at"], r["ends_at"], r["policy"]) for r in window_rows
     ]
-    return version, cmdb, catalog, by_id, WindowIndex.build(changes, windows, cmdb)
+    return cmdb, catalog, by_id, WindowIndex.build(changes, windows, cmdb)
 
 
 def known_error(record: dict) -> KnownError:

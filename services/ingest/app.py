@@ -50,6 +50,29 @@ class PagerDutyAccepted(BaseModel):
     dedup_key: str
 
 
+class PagerDutyInvalid(BaseModel):
+    """PagerDuty's own answer to a bad event (status, message, errors), plus triage's `error` and `fields`."""
+
+    status: str = pagerduty.INVALID_STATUS
+    message: str = pagerduty.INVALID_MESSAGE
+    errors: list[str]
+    error: str
+    fields: list[FieldError] = []
+
+
+def pagerduty_invalid(exc: ApiError) -> JSONResponse:
+    errors = [f"{f.field}: {f.reason}" for f in exc.fields] or [exc.message]
+    body = PagerDutyInvalid(errors=errors, error=exc.error, fields=exc.fields)
+    return JSONResponse(body.model_dump(), status_code=400)
+
+
+PAGERDUTY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **{code: r for code, r in ERROR_RESPONSES.items() if code != 422},
+    400: {"model": PagerDutyInvalid, "description": "Malformed JSON or an invalid event, answered as PagerDuty does"},
+    503: UNAVAILABLE,
+}
+
+
 class Intake:
     """One request's path: body -> validated model -> Alerts -> acknowledged by the broker."""
 
@@ -158,16 +181,21 @@ def create_app(settings: IngestSettings) -> FastAPI:
         response_model=PagerDutyAccepted,
         tags=["alerts"],
         summary="PagerDuty Events API v2: authenticate with a bearer token or with routing_key = a token",
-        responses={**ERROR_RESPONSES, 503: UNAVAILABLE},
+        responses=PAGERDUTY_RESPONSES,
         openapi_extra=json_request_body(pagerduty.PagerDutyEvent),
     )
     async def pagerduty_enqueue(request: Request) -> JSONResponse:
         with metrics.REQUEST_SECONDS.labels(pagerduty.SOURCE).time():
             source = SOURCES[pagerduty.SOURCE]
-            body = await intake.body(request)
-            routing_key = body.get(pagerduty.ROUTING_KEY_FIELD) if isinstance(body, dict) else None
-            authorize(request, "ingest", routing_key if isinstance(routing_key, str) else None)
-            event = intake.validate(source, body)
+            try:
+                body = await intake.body(request)
+                routing_key = body.get(pagerduty.ROUTING_KEY_FIELD) if isinstance(body, dict) else None
+                authorize(request, "ingest", routing_key if isinstance(routing_key, str) else None)
+                event = intake.validate(source, body)
+            except ApiError as exc:
+                if exc.status in (400, 422):
+                    return pagerduty_invalid(exc)
+                raise
             ctx = intake.context()
             alerts = source.normalise(event, ctx)
             await intake.publish(source.name, alerts)

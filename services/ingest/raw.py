@@ -51,7 +51,11 @@ def normalise_record(record: ConsumerRecord, identifying: Mapping[str, frozenset
         identifying_labels=identifying,
         new_event_id=lambda: str(uuid.uuid5(_EVENT_NAMESPACE, f"{position}/{next(counter)}")),
     )
-    return source.normalise(payload, ctx)
+    try:
+        return source.normalise(payload, ctx)
+    except Exception as exc:  # a normaliser bug must not wedge the partition: the message is dead-lettered
+        log.exception("normalising %s from %s failed", name, position)
+        raise Undecodable(f"{name} body could not be normalised: {type(exc).__name__}") from None
 
 
 class NoStoredOffsets(kafka.OffsetStore):

@@ -48,19 +48,38 @@ def test_openapi_lists_every_endpoint_with_request_schema_and_errors(stack):
     client = stack.client("ingest")
     spec = client.get("/openapi.json").json()
     assert client.get("/docs").status_code == 200
-    for path, op in ((p, ops["post"]) for p, ops in spec["paths"].items() if "post" in ops):
+    posts = {p: ops["post"] for p, ops in spec["paths"].items() if "post" in ops}
+    assert set(posts) == {
+        "/v1/alerts/alertmanager",
+        "/v1/alerts/grafana",
+        "/v1/alerts",
+        "/v2/enqueue",
+        "/v1/heartbeats/{name}",
+    }
+    schemas = spec["components"]["schemas"]
+    for path, op in posts.items():
         ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-        assert ref.split("/")[-1] in spec["components"]["schemas"], path
-        for status in ("400", "401", "403", "413", "415", "422", "503"):
-            assert status in op["responses"], (path, status)
+        assert ref.split("/")[-1] in schemas, path
+        # PagerDuty senders expect PagerDuty's own 400 for any bad event; the others name fields with 422.
+        bad_input = ("400",) if path == "/v2/enqueue" else ("400", "422")
+        for status in ("401", "403", "413", "415", "503", *bad_input):
+            error_ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+            assert error_ref.split("/")[-1] in schemas, (path, status)
         assert op["security"] == [{"bearer": []}]
+    assert posts["/v2/enqueue"]["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/PagerDutyInvalid"
+    )
+    for ready in ("/healthz", "/readyz", "/metrics"):
+        assert ready in spec["paths"] and "security" not in spec["paths"][ready]["get"]
 
 
 def test_metrics_count_alerts_by_source_and_outcome(stack):
     client = stack.client("ingest")
     client.post("/v1/alerts/alertmanager", json={"alerts": [{"status": "firing", "labels": {}}]})
+    assert client.post("/v1/alerts", json={"labels": {"alertname": "MetricsProbe"}}).status_code == 202
     text = client.get("/metrics").text
     assert 'triage_ingest_alerts_total{outcome="rejected",source="alertmanager"}' in text
+    assert 'triage_ingest_alerts_total{outcome="accepted",source="native"}' in text
     assert "triage_ingest_request_seconds_bucket" in text and "triage_ingest_produce_seconds_bucket" in text
 
 
@@ -118,5 +137,12 @@ def test_pagerduty_routing_key_must_be_a_token_with_the_ingest_scope(stack):
     url = stack.url("ingest") + "/v2/enqueue"
     assert httpx.post(url, json={**body, "routing_key": "wrong-key-wrong-key"}).status_code == 401
     assert httpx.post(url, json={**body, "routing_key": stack.read_token}).status_code == 403
+    # A bad event is answered as PagerDuty answers it (400 "invalid event"), still naming the field.
     invalid = httpx.post(url, json={"routing_key": stack.ingest_token, "event_action": "resolve"})
-    assert invalid.status_code == 422 and invalid.json()["fields"][0]["field"] == "dedup_key"
+    assert invalid.status_code == 400, invalid.text
+    body = invalid.json()
+    assert (body["status"], body["message"]) == ("invalid event", "Event object is invalid")
+    assert body["errors"] == ["dedup_key: Value error, dedup_key is required to acknowledge or resolve"]
+    assert body["fields"][0]["field"] == "dedup_key"
+    malformed = httpx.post(url, content=b"{", headers={"content-type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["status"] == "invalid event"

@@ -16,6 +16,7 @@ def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
     good = json.dumps(webhook(run, "firing", ("RawAlert", f"raw-{run}"))).encode()
     normalized_before = asyncio.run(end_offsets(stack.kafka, NORMALIZED))
     dlq_before = asyncio.run(end_offsets(stack.kafka, DEAD_LETTER))
+    raw_before = asyncio.run(end_offsets(stack.kafka, RAW))
     key = f"raw-{run}".encode()
     asyncio.run(
         produce(
@@ -51,7 +52,16 @@ def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
     assert "'nagios'" in reasons[1]
     assert "alerts[0].labels" in reasons[2]
     assert "header 'source'" in reasons[3]
-    assert all(dict(r.headers)["dlq.topic"] == RAW.encode() for r in dead if r.key == key)
+    headers = [dict(r.headers) for r in dead if r.key == key]
+    assert all(h["dlq.topic"] == RAW.encode() for h in headers)
+    assert [h.get("source") for h in headers] == [b"alertmanager", b"nagios", b"alertmanager", None]  # kept
+    # One key, so one partition: the four poison messages are its first four new offsets, in order.
+    (partition,) = {int(h["dlq.partition"]) for h in headers}
+    first = raw_before.get(partition, 0)
+    assert [int(h["dlq.offset"]) for h in headers] == [first, first + 1, first + 2, first + 3]
+    metrics = stack.client("ingest").get("/metrics").text
+    assert 'triage_ingest_dead_letters_total{reason="undecodable"}' in metrics
+    assert 'triage_ingest_alerts_total{outcome="dead_letter",source="raw"}' in metrics
 
 
 def _alert(record) -> Alert:

@@ -4,8 +4,10 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Annotated
 
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import AfterValidator
 
 from services.shared.contracts import Alert, AlertStatus
 
@@ -22,11 +24,24 @@ class Context:
         return self.identifying_labels.get(source)
 
 
+def _in_utc(at: datetime) -> datetime:
+    # A time without an offset is UTC. An offset that pushes it past year 1 or 9999 is the sender's error (422),
+    # not a conversion that fails later with a 500.
+    try:
+        return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError("time is out of range (years 1 to 9999 in UTC)") from None
+
+
+Instant = Annotated[datetime, AfterValidator(_in_utc)]
+"""A sender's time, in UTC; every format's models use it for their time fields."""
+
+
 def timestamp(at: datetime | None) -> Timestamp | None:
     if at is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC))
+    ts.FromDatetime(_in_utc(at))
     return ts
 
 

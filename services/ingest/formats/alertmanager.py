@@ -9,7 +9,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, new_alert, timestamp
+from . import Context, Instant, new_alert, timestamp
 
 SOURCE = "alertmanager"
 # Alertmanager writes the zero time for "no end yet".
@@ -22,8 +22,8 @@ class AlertmanagerAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(min_length=1, description="Must hold at least one label (e.g. alertname).")
     annotations: dict[str, str] = {}
-    startsAt: datetime | None = None
-    endsAt: datetime | None = None
+    startsAt: Instant | None = None
+    endsAt: Instant | None = None
     generatorURL: str = ""
     fingerprint: str = ""
 

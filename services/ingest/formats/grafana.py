@@ -10,7 +10,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, new_alert, timestamp
+from . import Context, Instant, new_alert, timestamp
 
 SOURCE = "grafana"
 _NO_TIME_YEAR = 1  # Grafana, like Alertmanager, writes the zero time for "no end yet"
@@ -22,8 +22,8 @@ class GrafanaAlert(BaseModel):
     status: Literal["firing", "resolved"]
     labels: dict[str, str] = Field(min_length=1, description="At least one label (Grafana always sends alertname).")
     annotations: dict[str, str] = {}
-    startsAt: datetime | None = None
-    endsAt: datetime | None = None
+    startsAt: Instant | None = None
+    endsAt: Instant | None = None
     values: dict[str, float | None] | None = None
     generatorURL: str = ""
     fingerprint: str = ""

@@ -1,6 +1,5 @@
 """triage's own alert JSON (`POST /v1/alerts`): one object, or an array of 1 to 1,000."""
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
@@ -9,7 +8,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, new_alert, timestamp
+from . import Context, Instant, new_alert, timestamp
 
 SOURCE = "native"
 MAX_ALERTS = 1000
@@ -26,27 +25,34 @@ class NativeAlert(BaseModel):
     annotations: dict[str, str] = {}
     summary: str = Field("", max_length=1024)
     description: str = Field("", max_length=16_384)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     generator_url: str = ""
 
 
-class NativeAlerts(RootModel[list[NativeAlert]]):
-    """Errors name the index: `[3].labels` (a single object is index 0)."""
+_EXAMPLE = {
+    "fingerprint": "billing-db-replication",
+    "status": "firing",
+    "severity": "major",
+    "labels": {"alertname": "ReplicationBroken", "host": "billing-db-02"},
+    "summary": "Replication stopped on billing-db-02",
+}
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": [
-                {
-                    "fingerprint": "billing-db-replication",
-                    "status": "firing",
-                    "severity": "major",
-                    "labels": {"alertname": "ReplicationBroken", "host": "billing-db-02"},
-                    "summary": "Replication stopped on billing-db-02",
-                }
-            ]
-        }
-    )
+
+def _one_or_many_schema(schema: dict[str, Any]) -> None:
+    """The documented body is what is accepted: one alert object, or an array of them."""
+    many = {k: v for k, v in schema.items() if k in ("type", "items", "minItems", "maxItems")}
+    for key in many:
+        del schema[key]
+    schema["anyOf"] = [dict(many["items"]), many]
+    schema["example"] = [_EXAMPLE]
+
+
+class NativeAlerts(RootModel[list[NativeAlert]]):
+    """One alert object, or an array of 1 to 1,000. Errors name the index: `[3].labels` (a single object is
+    index 0)."""
+
+    model_config = ConfigDict(json_schema_extra=_one_or_many_schema)
 
     root: list[NativeAlert] = Field(min_length=1, max_length=MAX_ALERTS)
 

@@ -3,9 +3,9 @@
 trigger -> firing, resolve -> resolved (same dedup_key, same fingerprint). acknowledge is accepted and answered
 as PagerDuty does, but produces no alert: acknowledging is an incident action in ticketing's API. Without a
 dedup_key, a trigger's key is the hash of source, component, group, class and summary, so repeats of the same
-event deduplicate; the response returns that key for the sender's later resolve."""
+event deduplicate (PagerDuty would open a new alert each time); the response returns that key for the sender's
+later resolve. Bad events are answered as PagerDuty answers them: 400 {"status": "invalid event", ...}."""
 
-from datetime import datetime
 from typing import Any, Literal
 
 import orjson
@@ -15,10 +15,11 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, new_alert, timestamp
+from . import Context, Instant, new_alert, timestamp
 
 SOURCE = "pagerduty"
 ROUTING_KEY_FIELD = "routing_key"
+INVALID_STATUS, INVALID_MESSAGE = "invalid event", "Event object is invalid"
 
 SEVERITIES: dict[str, int] = {
     "critical": severity.CRITICAL,
@@ -34,7 +35,7 @@ class Payload(BaseModel):
     summary: str = Field(min_length=1, max_length=1024)
     source: str = Field(min_length=1, max_length=255)
     severity: Literal["critical", "error", "warning", "info"]
-    timestamp: datetime | None = None
+    timestamp: Instant | None = None
     component: str = ""
     group: str = ""
     class_: str = Field("", alias="class")
@@ -99,8 +100,11 @@ class PagerDutyEvent(BaseModel):
 
 
 def _labels(p: Payload) -> dict[str, str]:
+    # alertname is what unbound alerts group by: the event's class, else its summary (PagerDuty itself opens one
+    # alert per event, so unrelated events must not collapse into one incident). `source` (the affected system)
+    # is a name label the correlator binds a CI by.
     labels = {
-        "alertname": p.class_ or "pagerduty",
+        "alertname": p.class_ or p.summary,
         "source": p.source,
         "component": p.component,
         "group": p.group,
@@ -138,6 +142,8 @@ def normalise(event: PagerDutyEvent, ctx: Context) -> list[Alert]:
         annotations["custom_details"] = orjson.dumps(p.custom_details).decode()
     if event.links:
         annotations["links"] = orjson.dumps([link.model_dump() for link in event.links]).decode()
+    if event.images:
+        annotations["images"] = orjson.dumps([image.model_dump() for image in event.images]).decode()
     return [
         new_alert(
             ctx,

@@ -125,3 +125,8 @@ def test_invalid_rules_name_section_index_and_field(config, section, index, fiel
     with pytest.raises(BindingRuleError) as err:
         MatchRules.parse(config)
     assert (err.value.section, err.value.index, err.value.field) == (section, index, field)
+
+
+def test_a_pagerduty_source_binds_by_name_after_every_other_name_label():
+    assert bind({"alertname": "availability", "source": "web01.prod.example.com"}, CMDB, RULES).ci_id == "CI001"
+    assert bind({"job": "db01", "source": "web01"}, CMDB, RULES).ci_id == "CI003"

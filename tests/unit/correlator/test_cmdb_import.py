@@ -1,7 +1,7 @@
 import pytest
 
 from services.correlator.cmdb import Relationship
-from services.correlator.cmdb_import import ImportInvalid, cis_from_csv, cis_from_json, validate
+from services.correlator.cmdb_import import MAX_CIS, ImportInvalid, TooManyCis, cis_from_csv, cis_from_json, validate
 
 HEADER = "id,name,class,environment,criticality,support_group,aliases,attributes,runs_on,depends_on,part_of\n"
 
@@ -74,3 +74,24 @@ def test_json_items_and_their_errors():
     assert rejected(lambda: validate(*cis_from_json([items[0], items[0]]), set())) == "[1].id"
     assert rejected(lambda: cis_from_json([{"id": "x", "class": "host", "criticality": True}])) == "[0].criticality"
     assert rejected(lambda: cis_from_json([{"id": "x", "class": "host", "colour": "red"}])) == "[0].colour"
+
+
+def test_blank_csv_lines_do_not_shift_the_row_numbers():
+    body = HEADER + "a,a,host,,,,,,,,\n\n\nb,b,host,,,,,,,,\n\nb,b,host,,,,,,,,\n"
+    cis, rels, origins = cis_from_csv(body.encode())
+    assert [c.id for c in cis] == ["a", "b", "b"]
+    assert rejected(lambda: validate(cis, rels, origins, set())) == "[2].id"  # the duplicate: third data row
+    assert rejected(lambda: cis_from_csv((HEADER + "a,a,host,,,,,,,,\n\nc,c,host,,7,,,,,,\n").encode())) == (
+        "[1].criticality"
+    )
+
+
+def test_more_cis_than_a_call_may_carry_are_refused_before_all_are_parsed():
+    body = (HEADER + "a,a,host,,,,,,,,\n\nb,b,host,,,,,,,,\nc,c,host,,,,,,,,\n").encode()
+    assert len(cis_from_csv(body, limit=3)[0]) == 3
+    with pytest.raises(TooManyCis) as caught:
+        cis_from_csv(body, limit=2)
+    assert caught.value.field == "body" and "more than 2 CIs" in caught.value.reason
+    with pytest.raises(TooManyCis):
+        cis_from_json([{"id": "a", "class": "host"}, {"id": "b", "class": "host"}, "never looked at"], limit=2)
+    assert MAX_CIS == 100_000

@@ -85,6 +85,21 @@ def test_after_a_gap_the_group_reopens_under_a_new_instance():
     assert states["b"].group_id == f"ci:host-1@{later.isoformat()}" != states["a"].group_id
 
 
+def test_a_refire_within_the_reopen_window_resumes_in_its_group_and_a_later_one_starts_afresh():
+    snap = snapshot(reopen_window=timedelta(minutes=10))
+    fired = [seen("a1", "app-1"), seen("a2", "app-1"), seen("a3", "app-1", firing=False, at=T0 + timedelta(minutes=1))]
+    states, _, groups = run(snap, [("a", fired)])
+    resumed, emitted, _ = run(snap, [("a", [seen("a4", "app-1", at=T0 + timedelta(minutes=3))])], states, groups)
+    a = resumed["a"]
+    assert emitted == ["a"] and a.alert.firing and a.announced
+    assert (a.alert.occurrences, a.alert.first_seen, a.group_id) == (3, T0, states["a"].group_id)
+    later = T0 + timedelta(minutes=11)
+    afresh, emitted, _ = run(snap, [("a", [seen("a5", "app-1", at=later)])], states, dict(groups))
+    b = afresh["a"]
+    assert emitted == ["a"] and (b.alert.occurrences, b.alert.first_seen) == (1, later)
+    assert b.group_id == f"ci:host-1@{later.isoformat()}" and b.incident_key == "ci:host-1"
+
+
 def test_known_error_is_matched():
     states, _, _ = run(snapshot(), [("d", [seen("d", "db-1", alertname="DiskFull")])])
     assert states["d"].known_error_id == "KE-1"
@@ -135,8 +150,8 @@ def test_flapping_holds_the_resolve_and_marks_the_emission():
     flips = [seen(f"e{i}", "app-1", firing=i % 2 == 0, at=T0 + timedelta(seconds=i)) for i in range(1, 6)]
     states, emitted, _ = run(snap, [("a", flips)], states)
     a = states["a"]
-    # e1 resolves and e2 re-fires before flapping is detected; e3 is held (shown flapping), e4 re-fires (new
-    # first_seen); e5, held again, changes nothing downstream sees.
+    # e1 resolves and e2 re-fires before flapping is detected; e3 is held (shown flapping), e4 re-fires (the
+    # count goes on: within the reopen window); e5, held again, changes nothing downstream sees.
     assert emitted == ["a"] * 4 and a.flap.flapping and not a.alert.firing and a.shown_firing
     assert a.expires_at == a.flap.last_change_at + timedelta(minutes=10)
     assert expire(a, a.expires_at - timedelta(seconds=1)) is None

@@ -1,7 +1,15 @@
 from datetime import UTC, datetime, timedelta
 
 from services.correlator import dedup
-from services.correlator.dedup import RECENT_EVENTS, Observation, needs_emission, observe, observe_all
+from services.correlator.dedup import (
+    DEFAULT_REOPEN_WINDOW,
+    RECENT_EVENTS,
+    Observation,
+    needs_emission,
+    observe,
+    observe_all,
+    resumes,
+)
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 
@@ -36,11 +44,31 @@ def test_a_second_copy_of_an_event_changes_nothing():
     assert observe(once, "fp", obs("e1")) is once
 
 
-def test_resolve_then_refire_keeps_identity_and_restarts_the_count():
-    later = T0 + timedelta(minutes=5)
-    state = observe_all(None, "fp", [obs("e1"), obs("e2"), obs("e3", firing=False), obs("e4", at=later)])
+def test_a_refire_within_the_reopen_window_keeps_its_identity_and_count():
+    resolved_at = T0 + timedelta(minutes=1)
+    before = observe_all(None, "fp", [obs("e1"), obs("e2"), obs("e3", firing=False, at=resolved_at)])
+    just_inside = resolved_at + DEFAULT_REOPEN_WINDOW - timedelta(microseconds=1)
+    state = observe(before, "fp", obs("e4", at=just_inside))
     assert state.fingerprint == "fp" and state.firing
-    assert state.occurrences == 1 and state.first_seen == later
+    assert (state.occurrences, state.first_seen, state.last_seen) == (3, T0, just_inside)
+    assert needs_emission(before, state)
+
+
+def test_a_refire_after_the_reopen_window_is_a_new_occurrence_counted_afresh():
+    resolved_at = T0 + timedelta(minutes=1)
+    before = observe_all(None, "fp", [obs("e1"), obs("e2"), obs("e3", firing=False, at=resolved_at)])
+    at_the_end = resolved_at + DEFAULT_REOPEN_WINDOW
+    state = observe(before, "fp", obs("e4", at=at_the_end))
+    assert state.fingerprint == "fp" and state.firing
+    assert (state.occurrences, state.first_seen) == (1, at_the_end)
+
+
+def test_the_reopen_window_is_configurable_and_zero_means_always_afresh():
+    before = observe_all(None, "fp", [obs("e1"), obs("e2", firing=False)])
+    later = T0 + timedelta(hours=1)
+    assert observe(before, "fp", obs("e3", at=later), reopen_window=timedelta(hours=2)).occurrences == 2
+    assert observe(before, "fp", obs("e3", at=T0), reopen_window=timedelta(0)).occurrences == 1
+    assert not resumes(observe(before, "fp", obs("e3")), T0, timedelta(hours=1))  # firing: nothing to resume
 
 
 def test_resolve_of_unknown_alert_tracks_nothing():

@@ -93,3 +93,9 @@ def test_invalid_events_name_the_field(changes, loc):
     with pytest.raises(ValidationError) as info:
         event(**changes)
     assert loc in [e["loc"] for e in info.value.errors()]
+
+
+def test_images_are_kept_and_a_trigger_without_class_is_named_by_its_summary():
+    (a,) = normalise(event(payload={k: v for k, v in TRIGGER["payload"].items() if k != "class"}), CTX)
+    assert a.labels["alertname"] == "MySQL unreachable on srv01" and "class" not in a.labels
+    assert '"src":"https://charts.example/cpu.png"' in a.annotations["images"]
