@@ -12,7 +12,7 @@ from services.shared.kafka import ensure_topics
 from services.shared.settings import KafkaSettings
 
 from .broker import start_broker
-from .database import EmbeddedPostgres
+from .database import EmbeddedPostgres, forget_consumer_positions
 from .services import SERVICES, start_all
 
 RUN = Path(".run")
@@ -48,6 +48,10 @@ def main() -> int:
             cleanups.append(pg.stop)
             env["DATABASE_URL"] = pg.url
             say(f"embedded PostgreSQL in {RUN / 'pg'}")
+        if "KAFKA_BOOTSTRAP" in env and asyncio.run(
+            forget_consumer_positions(env.get("DATABASE_URL") or os.environ["DATABASE_URL"])
+        ):
+            say("a fresh in-memory broker: consumers start from the beginning of its topics")
         created = asyncio.run(ensure_topics(KafkaSettings(**_kafka_env(env))))
         say(f"topics ready{' (created ' + ', '.join(created) + ')' if created else ''}")
         token = None
@@ -57,7 +61,7 @@ def main() -> int:
         procs = start_all(env, prefix_output=sys.stdout)
         cleanups.extend(p.stop for p in procs.values())
         for p in procs.values():
-            p.wait_healthy(60)
+            p.wait_healthy(60, "/readyz")
         _banner(token)
         while not stopping.wait(0.5):
             dead = [p.name for p in procs.values() if p.proc and p.proc.poll() is not None]
@@ -80,7 +84,7 @@ def _kafka_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _banner(token: str | None) -> None:
-    say("all services healthy")
+    say("all services ready")
     for name, port in SERVICES.items():
         say(f"  {name:<10} http://127.0.0.1:{port}/docs   metrics http://127.0.0.1:{port}/metrics")
     if token:

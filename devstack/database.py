@@ -47,3 +47,19 @@ async def create_database(url: str, name: str) -> str:
     finally:
         await conn.close()
     return database_in(url, name)
+
+
+async def forget_consumer_positions(url: str) -> int:
+    """Stored consumer offsets refer to a broker's logs; a fresh in-memory broker has new, empty ones. Left in
+    place, an offset could point into the new log and skip what is written there first."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    forgotten = 0
+    try:
+        for table in ("correlator.consumer_offsets", "ticketing.consumer_offsets"):
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+                forgotten += int((await conn.execute(f"DELETE FROM {table}")).split()[-1])  # noqa: S608 - constant
+    finally:
+        await conn.close()
+    return forgotten
