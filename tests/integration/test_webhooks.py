@@ -399,7 +399,9 @@ def alertmanager(run: str, status: str) -> dict:
         "alerts": [
             {
                 "status": status,
-                "labels": {"alertname": "DiskFull", "instance": f"db-{run}", "severity": "critical"},
+                # its own alertname: unbound alerts group by alertname, and an earlier test's open
+                # DiskFull incident would absorb this one (an update, not an "opened" event)
+                "labels": {"alertname": f"DiskFull{run}", "instance": f"db-{run}", "severity": "critical"},
                 "annotations": {"summary": f"Disk full on db-{run}"},
                 "startsAt": "2026-11-25T06:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-25T06:10:00Z",
