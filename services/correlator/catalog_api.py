@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from services.shared.api import ERROR_RESPONSES, ApiError, FieldError, field_errors
 
 from . import store
-from .cmdb_api import NOT_FOUND, invalid, parse_json_array, read_body
+from .cmdb_api import ID_PATTERN, ID_RULE, NOT_FOUND, invalid, parse_json_array, read_body
 from .known_errors import KnownErrorCatalog, KnownErrorInvalid
 from .windows import normalised_state
 
@@ -38,7 +38,7 @@ class KnownErrorIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=256, pattern=ID_PATTERN, description=ID_RULE)
     title: str = ""
     matchers: list[MatcherIn] = Field(min_length=1)
     workaround: str = ""
@@ -48,7 +48,7 @@ class KnownErrorIn(BaseModel):
 class ChangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=256, pattern=ID_PATTERN, description=ID_RULE)
     ci_ids: list[str] = Field(min_length=1)
     planned_start: AwareDatetime
     planned_end: AwareDatetime
@@ -59,7 +59,7 @@ class ChangeIn(BaseModel):
 class WindowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=256)
+    id: str = Field(min_length=1, max_length=256, pattern=ID_PATTERN, description=ID_RULE)
     ci_ids: list[str] = Field(min_length=1)
     start: AwareDatetime
     end: AwareDatetime
@@ -207,7 +207,11 @@ def router(
         return orjson.loads(raw)
 
     @api.delete(
-        "/v1/known-errors/{ke_id}", status_code=204, summary="Retire a known error", dependencies=[require("write")]
+        "/v1/known-errors/{ke_id}",
+        status_code=204,
+        summary="Retire a known error",
+        dependencies=[require("write")],
+        responses=NOT_FOUND,
     )
     async def delete_known_error(ke_id: str) -> Response:
         async with db().acquire() as conn, conn.transaction():

@@ -10,7 +10,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
+from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError, refuse_unstorable
 
 from . import store
 from .cmdb import CI, Relationship
@@ -24,6 +24,11 @@ class RelationshipIn(BaseModel):
     target: str = Field(min_length=1, description="The CI this one relies on: in this request or already stored")
 
 
+# Ids are path segments of the API (GET /v1/cis/{id}): a "/" in one would make it unreachable.
+ID_PATTERN = r"^[^/]*\S[^/]*$"
+ID_RULE = "not blank, and without '/' (ids are path segments of the API)"
+
+
 class CiIn(BaseModel):
     """One CI of a JSON import, for the OpenAPI document (cmdb_import parses and checks the body; null is taken
     as absent). CSV: the same columns, aliases and relationship targets separated by |, attributes as a JSON
@@ -31,7 +36,7 @@ class CiIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, pattern=r"\S")
+    id: str = Field(min_length=1, pattern=ID_PATTERN, description=ID_RULE)
     name: str | None = Field(None, description="Defaults to the id")
     ci_class: str = Field(alias="class", min_length=1, pattern=r"\S", description="host, database, application, ...")
     environment: str | None = None
@@ -116,6 +121,8 @@ def parse_json_array(body: bytes) -> list[Any]:
         ) from None
     if not isinstance(data, list):
         raise invalid("body", "expected a JSON array")
+    if b"\\u0000" in body:  # the only way JSON spells a NUL, which PostgreSQL text cannot hold
+        refuse_unstorable(data)
     return data
 
 
@@ -248,6 +255,8 @@ def router(
         # Parsing and checking 100,000 rows takes seconds of CPU: off the event loop.
         try:
             if ctype == "text/csv":
+                if b"\x00" in body:
+                    raise invalid("body", "contains a NUL character, which cannot be stored")
                 cis, rels, origins = await asyncio.to_thread(cis_from_csv, body)
             else:
                 cis, rels, origins = await asyncio.to_thread(cis_from_json, parse_json_array(body))

@@ -66,13 +66,13 @@ def cis_from_json(items: list[Any], limit: int = MAX_CIS) -> Parsed:
             _ci(row, item, _aliases_json(row, item.get("aliases")), _attributes_json(row, item.get("attributes")))
         )
         for kind in RELATIONSHIP_KINDS:
-            targets = item.get(kind) or []
+            targets = [] if item.get(kind) is None else item[kind]
             if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
                 raise ImportInvalid(f"[{row}].{kind}", "expected an array of CI ids")
             for target in targets:
                 rels.append(Relationship(cis[-1].id, kind, target))
                 origins.append((row, kind))
-        raw = item.get("relationships") or []
+        raw = [] if item.get("relationships") is None else item["relationships"]
         if not isinstance(raw, list):
             raise ImportInvalid(f"[{row}].relationships", "expected an array of {kind, target}")
         for i, rel in enumerate(raw):
@@ -123,6 +123,8 @@ def _ci(row: int, item: Mapping[str, Any], aliases: list[str], attributes: dict[
     ci_id = item.get("id")
     if not isinstance(ci_id, str) or not ci_id.strip():
         raise ImportInvalid(f"[{row}].id", "missing or empty")
+    if "/" in ci_id:
+        raise ImportInvalid(f"[{row}].id", "contains '/': ids are path segments of the API (GET /v1/cis/{id})")
     ci_class = item.get("class", item.get("ci_class"))
     if not isinstance(ci_class, str) or not ci_class.strip():
         raise ImportInvalid(f"[{row}].class", "missing or empty")

@@ -2,13 +2,14 @@
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .auth import Principal, TokenRegistry
@@ -72,11 +73,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Body over the size limit",
         415: "Content type is not application/json",
         422: "Body does not match the schema; `fields` names each bad field",
+        503: "Not ready (database or broker unreachable); retry after Retry-After seconds",
     }.items()
 }
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """JSON errors that name the field for every failure, and the text guard on paths and queries."""
+    app.add_middleware(TextGuard)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc)
@@ -117,7 +122,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -125,6 +130,128 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             f"request body is not valid JSON: {exc}",
             [FieldError(field="body", reason="not valid JSON")],
         ) from None
+    if b"\\u0000" in body:  # the only way JSON spells a NUL; orjson already refuses unpaired surrogates
+        refuse_unstorable(data)
+    return data
+
+
+# --- text PostgreSQL cannot store ------------------------------------------------------------------------
+
+
+def unstorable(text: str) -> str | None:
+    """Why PostgreSQL text cannot hold `text` (a NUL, or half a UTF-16 surrogate pair), or None."""
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate, which is not valid Unicode text"
+    return None
+
+
+def storable(text: str) -> str:
+    """A pydantic AfterValidator for text fields that end up in PostgreSQL."""
+    problem = unstorable(text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def refuse_unstorable(data: Any) -> None:
+    """422 naming the first string (key or value) of parsed JSON that PostgreSQL text cannot hold. Iterative:
+    a body may nest deeper than Python's recursion limit."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str) and (problem := unstorable(value)):
+            raise _unstorable_at(loc, problem)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if problem := unstorable(key):
+                    raise _unstorable_at((*loc, key), f"key {problem}")
+                stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(value))
+
+
+def _unstorable_at(loc: tuple[Any, ...], problem: str) -> ApiError:
+    return ApiError(422, "invalid", "request does not match the schema", field_errors([{"loc": loc, "msg": problem}]))
+
+
+class TextGuard:
+    """ASGI middleware: a request whose path or query carries a NUL character gets 422 before any handler
+    binds it to a SQL parameter (PostgreSQL text cannot hold one; the driver would fail with a 500)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            field = _nul_in(scope)
+            if field is not None:
+                reason = FieldError(field=field, reason="contains a NUL character (%00), which cannot be stored")
+                error = ApiError(422, "invalid", "request does not match the schema", [reason])
+                await error_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_in(scope: dict) -> str | None:
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return name.replace("\x00", "") or "query"
+    return None
+
+
+# --- request size ------------------------------------------------------------------------------------------
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is over the {max_bytes} byte limit")
+        self.max_bytes = max_bytes
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `max_bytes` gets 413 before a handler parses it, by its
+    Content-Length up front, else by counting the bytes as they stream in (chunked uploads)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await error_response(_too_large(self.max_bytes))(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    """Every request body of `app` is limited to `max_bytes` (routes that read their own bodies may be stricter)."""
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large_body(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(_too_large(exc.max_bytes))
 
 
 def _too_large(max_bytes: int) -> ApiError:
@@ -192,12 +319,23 @@ def bearer_auth(tokens: TokenRegistry) -> Callable[[str], Any]:
     return require
 
 
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str] = Field(description='"ok", or why that part is not ready')
+
+
 def install_health(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
     @app.get("/healthz", tags=["health"], summary="Liveness: the process serves requests")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: broker and database reachable")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness: broker and database reachable",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready; `checks` names the reason"}},
+    )
     async def readyz() -> JSONResponse:
         results = {name: await _run_check(check) for name, check in checks.items()}
         ready = all(r is None for r in results.values())
@@ -207,7 +345,13 @@ def install_health(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus exposition")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus exposition",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics() -> Response:
         data, ctype = metrics_exposition()
         return Response(data, media_type=ctype)

@@ -9,14 +9,14 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError
+from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError, storable
 
 from . import recording, store
 from .actions import Request as ActionRequest
@@ -28,6 +28,7 @@ from .lifecycle import Action, IllegalTransition
 
 Status = Literal["new", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
 _TEXT = 10_000
+Text = Annotated[str, AfterValidator(storable)]  # no NUL, no lone surrogate: PostgreSQL text must hold it
 
 
 class SlaClockOut(BaseModel):
@@ -120,21 +121,21 @@ class AcknowledgeIn(_Body):
 
 
 class AssignIn(_Body):
-    assignee: str = Field(min_length=1, max_length=256)
-    assignment_group: str | None = Field(None, min_length=1, max_length=256)
+    assignee: Text = Field(min_length=1, max_length=256)
+    assignment_group: Text | None = Field(None, min_length=1, max_length=256)
 
 
 class ReasonIn(_Body):
-    reason: str = Field(min_length=1, max_length=_TEXT)
+    reason: Text = Field(min_length=1, max_length=_TEXT)
 
 
 class ResolveIn(_Body):
-    resolution_code: str = Field(min_length=1, max_length=256, examples=["fixed", "workaround", "no_fault_found"])
-    notes: str = Field("", max_length=_TEXT)
+    resolution_code: Text = Field(min_length=1, max_length=256, examples=["fixed", "workaround", "no_fault_found"])
+    notes: Text = Field("", max_length=_TEXT)
 
 
 class CommentIn(_Body):
-    text: str = Field(min_length=1, max_length=_TEXT)
+    text: Text = Field(min_length=1, max_length=_TEXT)
 
 
 def _out(i: Incident, rules: SlaRules, now: datetime) -> dict[str, Any]:
@@ -259,6 +260,7 @@ def router(
         response_model=IncidentDetail,
         summary="One incident by id or number (INC0000001), with its alerts, work notes and history",
         dependencies=[require("read")],
+        responses={404: {"model": ErrorBody, "description": "No such incident"}},
     )
     async def get_incident(ref: str, response: Response) -> dict[str, Any]:
         async with db().acquire() as conn:

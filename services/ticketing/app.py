@@ -10,7 +10,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.shared import kafka
-from services.shared.api import bearer_auth, install_error_handlers, install_health, openapi_bearer
+from services.shared.api import (
+    bearer_auth,
+    install_body_limit,
+    install_error_handlers,
+    install_health,
+    openapi_bearer,
+)
 from services.shared.auth import TokenRegistry
 from services.shared.consuming import StatefulService
 
@@ -85,6 +91,7 @@ def create_app(settings: TicketingSettings) -> FastAPI:
         description="Incidents from correlated alerts: ITIL lifecycle, priority, SLA clocks, escalation, events.",
     )
     install_error_handlers(app)
+    install_body_limit(app, settings.ticketing_max_body_bytes)
     install_health(app, service.readiness())
     require = bearer_auth(tokens)
     app.include_router(api.router(lambda: service.pool, require, rules, outbox_ready))

@@ -16,6 +16,7 @@ from .webhook_settings import WebhookSettings
 
 class TicketingSettings(WebhookSettings, ServiceSettings):
     ticketing_port: int = 8083
+    ticketing_max_body_bytes: int = Field(1024 * 1024, gt=0, description="Larger request bodies get 413.")
     ticketing_priority_matrix: str = Field(
         "1x1=1,1x2=2,1x3=3,2x1=2,2x2=3,2x3=4,3x1=3,3x2=4,3x3=5", description="ITIL impact x urgency -> priority."
     )

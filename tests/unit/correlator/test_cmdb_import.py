@@ -95,3 +95,16 @@ def test_more_cis_than_a_call_may_carry_are_refused_before_all_are_parsed():
     with pytest.raises(TooManyCis):
         cis_from_json([{"id": "a", "class": "host"}, {"id": "b", "class": "host"}, "never looked at"], limit=2)
     assert MAX_CIS == 100_000
+
+
+def test_relationships_that_are_not_arrays_are_refused_not_ignored():
+    for bad in (False, {}, "db-1"):
+        with pytest.raises(ImportInvalid, match="expected an array"):
+            cis_from_json([{"id": "a", "class": "host", "depends_on": bad}])
+    with pytest.raises(ImportInvalid, match="expected an array"):
+        cis_from_json([{"id": "a", "class": "host", "relationships": {}}])
+
+
+def test_an_id_with_a_slash_is_refused_because_it_could_never_be_fetched():
+    with pytest.raises(ImportInvalid, match="contains '/'"):
+        cis_from_json([{"id": "k8s/pod", "class": "pod"}])
