@@ -1,9 +1,11 @@
 """alerts.raw: senders on Kafka publish any supported format, named in the `source` header. Each message is
 validated and normalised like an HTTP request; one that cannot be goes to alerts.dlq with the reason."""
 
+import hashlib
+import itertools
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -11,7 +13,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.shared import kafka
-from services.shared.api import field_errors
+from services.shared.api import ApiError, FieldError, field_errors, refuse_unstorable
 from services.shared.contracts import Alert
 
 from . import metrics
@@ -39,23 +41,43 @@ def normalise_record(record: ConsumerRecord, identifying: Mapping[str, frozenset
     except orjson.JSONDecodeError as exc:
         raise Undecodable(f"not valid JSON: {exc}") from None
     try:
+        refuse_unstorable(body)  # text PostgreSQL cannot hold would wedge the correlator's partition downstream
+    except ApiError as exc:
+        raise Undecodable(f"invalid {name} body: {_reasons(exc.fields)}") from None
+    try:
         payload = source.model.model_validate(body)
     except ValidationError as exc:
-        fields = "; ".join(f"{f.field}: {f.reason}" for f in field_errors(exc.errors())[:10])
-        raise Undecodable(f"invalid {name} body: {fields}") from None
+        raise Undecodable(f"invalid {name} body: {_reasons(field_errors(exc.errors()))}") from None
     position = f"{record.topic}/{record.partition}/{record.offset}"
-    counter = iter(range(1_000_000))
     received = datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC)
     ctx = Context(
         received_at=received,
         identifying_labels=identifying,
-        new_event_id=lambda: str(uuid.uuid5(_EVENT_NAMESPACE, f"{position}/{next(counter)}")),
+        new_event_id=event_ids(position),
     )
     try:
         return source.normalise(payload, ctx)
     except Exception as exc:  # a normaliser bug must not wedge the partition: the message is dead-lettered
         log.exception("normalising %s from %s failed", name, position)
         raise Undecodable(f"{name} body could not be normalised: {type(exc).__name__}") from None
+
+
+def _reasons(errors: list[FieldError]) -> str:
+    return "; ".join(f"{f.field}: {f.reason}" for f in errors[:10])
+
+
+def event_ids(position: str) -> Callable[[], str]:
+    """str(uuid5(_EVENT_NAMESPACE, f"{position}/{n}")) for n = 0, 1, ...: the same ids, with the hash of the
+    common prefix computed once (ingest makes one per alert)."""
+    prefix = hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{position}/".encode())  # noqa: S324 - uuid5 is SHA-1
+    counter = itertools.count()
+
+    def next_id() -> str:
+        digest = prefix.copy()
+        digest.update(str(next(counter)).encode())
+        return str(uuid.UUID(bytes=digest.digest()[:16], version=5))
+
+    return next_id
 
 
 class NoStoredOffsets(kafka.OffsetStore):

@@ -1,5 +1,6 @@
 """One module per inbound format; each validates the sender's body and normalises it to `Alert`."""
 
+import functools
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 from services.shared.contracts import Alert, AlertStatus
 
@@ -33,7 +34,15 @@ def _in_utc(at: datetime) -> datetime:
         raise ValueError("time is out of range (years 1 to 9999 in UTC)") from None
 
 
-Instant = Annotated[datetime, AfterValidator(_in_utc)]
+def _text_only(value: object) -> object:
+    # pydantic would also read a number as Unix time; senders' formats (and our OpenAPI) say RFC 3339 text, and a
+    # number is ambiguous (seconds or milliseconds?), so it is refused rather than guessed.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be an RFC 3339 date-time string, not a number")
+    return value
+
+
+Instant = Annotated[datetime, BeforeValidator(_text_only), AfterValidator(_in_utc)]
 """A sender's time, in UTC; every format's models use it for their time fields."""
 
 
@@ -41,20 +50,33 @@ def timestamp(at: datetime | None) -> Timestamp | None:
     if at is None:
         return None
     ts = Timestamp()
-    ts.FromDatetime(_in_utc(at))
+    ts.seconds, ts.nanos, _ = _instant(_in_utc(at))
     return ts
+
+
+@functools.lru_cache(maxsize=1024)
+def _instant(at: datetime) -> tuple[int, int, int]:
+    """(seconds, nanos, microseconds) since the epoch. Remembered: the alerts of one request share their receive
+    time, and a storm repeats its start times (Timestamp.FromDatetime is pure Python, per alert per field)."""
+    ts = Timestamp()
+    ts.FromDatetime(at)
+    return ts.seconds, ts.nanos, int(at.timestamp() * 1_000_000)
+
+
+_FIRING, _RESOLVED = AlertStatus.ALERT_STATUS_FIRING, AlertStatus.ALERT_STATUS_RESOLVED
 
 
 def new_alert(ctx: Context, *, source: str, fingerprint: str, firing: bool, **fields: object) -> Alert:
     """An Alert stamped with its event id, receive time and per-key sequence (receive time in µs)."""
+    seconds, nanos, micros = _instant(ctx.received_at)
     alert = Alert(
         event_id=ctx.new_event_id(),
         fingerprint=fingerprint,
         source=source,
-        status=AlertStatus.ALERT_STATUS_FIRING if firing else AlertStatus.ALERT_STATUS_RESOLVED,
-        sequence=int(ctx.received_at.timestamp() * 1_000_000),
+        status=_FIRING if firing else _RESOLVED,
+        sequence=micros,
     )
-    alert.received_at.FromDatetime(ctx.received_at)
+    alert.received_at.seconds, alert.received_at.nanos = seconds, nanos
     for name, value in fields.items():
         if value is None:
             continue
