@@ -74,3 +74,9 @@ clean:
 # Not part of `make test`: ~5 minutes on 2 cores. Figures in bench/results/, summary in the README.
 bench: proto
 	$(PY) -m bench.run
+
+# Not part of `make test`: the pipeline twice on embedded parts, clean and under SIGKILLs and a PostgreSQL restart,
+# compared (docs/reliability.md). ~10 minutes on 2 cores; `make chaos CHAOS_ARGS=--quick` takes ~3.
+.PHONY: chaos
+chaos: proto
+	$(PY) -m chaos $(CHAOS_ARGS)

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 
 from . import kafka, postgres
 from .api import ReadinessCheck
@@ -16,6 +18,20 @@ from .settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 HandlerFactory = Callable[[asyncpg.Pool, kafka.Publisher], kafka.BatchHandler]
+
+# SQLSTATE classes a retry can cure: connection, transaction rollback (serialization, deadlock), insufficient
+# resources, operator intervention (shutdown, starting up), system error. Any other database error (bad data,
+# a violated constraint) fails the same way every time, so retrying its batch would stall the partition forever.
+_TRANSIENT_SQLSTATE = ("08", "40", "53", "57", "58")
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether applying a batch may succeed if simply tried again."""
+    if isinstance(exc, OSError | TimeoutError | kafka.BrokerUnavailable | KafkaError | asyncpg.InterfaceError):
+        return True
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "")[:2] in _TRANSIENT_SQLSTATE
+    return False
 
 
 class StatefulService:
@@ -57,8 +73,17 @@ class StatefulService:
             self.group,
             postgres.DatabaseOffsets(self.pool),
             self.handler(self.pool, self.publisher),
+            poison=self._dead_letter,
+            transient=transient,
         )
         await self.consumer.run()
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """A record that cannot be applied goes to the dead-letter topic, and the stored offset moves past it."""
+        assert self.pool is not None
+        await self.publisher.publish([kafka.dead_letter(record, reason)])
+        async with self.pool.acquire() as conn:
+            await postgres.save_offsets(conn, kafka.next_offsets([record]))
 
     def on_stop(self, callback: Callable[[], None]) -> None:
         """Something else running in the service that must be told to finish on shutdown."""

@@ -2,6 +2,7 @@
 and a batch consumer whose offsets live in the service's database."""
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -17,7 +18,7 @@ from aiokafka import (
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from .backoff import retry_forever
 from .settings import KafkaSettings
@@ -121,11 +122,22 @@ class Publisher:
             return self._producer
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Send all messages pipelined; return only once every one is acknowledged by the broker."""
+        """Send all messages pipelined; return only once every one is acknowledged by the broker. The broker is
+        unavailable when `timeout` passes without an acknowledgement, not when a big batch takes longer than
+        that: a batch of thousands under load timed out, was sent again whole, and again."""
         producer = await self._started()
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self._timeout):
-                futures = [await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages]
+            async with asyncio.timeout(self._timeout) as deadline:
+
+                def acknowledged(_: asyncio.Future) -> None:
+                    with contextlib.suppress(RuntimeError):  # the wait is over already
+                        deadline.reschedule(loop.time() + self._timeout)
+
+                futures = []
+                for m in messages:
+                    futures.append(await producer.send(m.topic, m.value, key=m.key, headers=m.headers))
+                    futures[-1].add_done_callback(acknowledged)
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from None
@@ -182,36 +194,69 @@ class OffsetStore:
 
 
 class _SeekToStored(ConsumerRebalanceListener):
-    def __init__(self, consumer: AIOKafkaConsumer, store: OffsetStore):
-        self._consumer, self._store = consumer, store
+    """On a rebalance, the batch in flight is applied (with its offsets) first; then each partition resumes where
+    the store says. Without the wait, offsets loaded while a batch was still being applied sent the consumer back
+    over that batch, and it was applied a second time."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, store: OffsetStore, batch: "BatchConsumer"):
+        self._consumer, self._store, self._batch = consumer, store, batch
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        async with self._batch.applying:
+            pass
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        # The database, not the broker, says what has been applied: resume exactly after it.
-        stored = await retry_forever(lambda: self._store.load(assigned), "load offsets")
-        ends = await self._consumer.end_offsets(list(stored)) if stored else {}
-        for tp, offset in stored.items():
-            if offset > ends.get(tp, offset):
-                # The log is shorter than what we applied: the topic was recreated (a memory broker restarted).
-                log.warning(
-                    "stored offset %d is past the end (%d) of %s; topic recreated, reading it from the start",
-                    offset,
-                    ends[tp],
-                    tp,
-                )
-                offset = 0
-            self._consumer.seek(tp, offset)
+        async with self._batch.applying:
+            # The database, not the broker, says what has been applied: resume exactly after it.
+            stored = await retry_forever(lambda: self._store.load(assigned), "load offsets")
+            for tp, offset in stored.items():
+                self._consumer.seek(tp, offset)
+            log.info("assigned %s; resuming from stored offsets %s", sorted(assigned), stored)
+
+
+async def _rewind_recreated(consumer: AIOKafkaConsumer, fetched: Iterable[TopicPartition]) -> None:
+    """A position past the end of the log means the topic was recreated (a memory broker restarted) after we
+    applied that far: read it from the start. The end is the high watermark of the latest fetch, not ListOffsets,
+    which the dev broker (Tansu) answers short of the end (one past the last batch's base offset): trusting it
+    replayed whole partitions after every restart."""
+    for tp in consumer.assignment() - set(fetched):
+        end = consumer.highwater(tp)
+        if end is not None and (position := await consumer.position(tp)) > end:
+            log.warning(
+                "position %d is past the end (%d) of %s; topic recreated, reading it from the start", position, end, tp
+            )
+            await consumer.seek_to_beginning(tp)
+
+
+async def _still_current(consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> list:
+    """The fetched records, in partition order, less those a rebalance since the fetch made stale: their partition
+    went elsewhere, or its position was set again from the store; either way they are fetched again from there."""
+    records: list[ConsumerRecord] = []
+    for tp in sorted(batches, key=lambda t: t.partition):
+        fetched = batches[tp]
+        if fetched and tp in consumer.assignment() and await consumer.position(tp) == fetched[-1].offset + 1:
+            records += fetched
+    return records
 
 
 BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]
+# Dead-letters one record that cannot be applied and stores the offset past it.
+PoisonHandler = Callable[[ConsumerRecord, str], Awaitable[None]]
+Transient = Callable[[BaseException], bool]
+
+POISONED = Counter(
+    "triage_poison_records_total",
+    "Records dead-lettered because applying them failed on their own with an error that retrying cannot cure",
+    ["topic"],
+)
 
 
 class BatchConsumer:
     """getmany -> handler(batch) -> commit. The handler applies the batch and stores the next offsets in
-    its database transaction; a failing handler is retried with backoff on the same batch (backpressure),
-    so nothing is skipped and nothing is applied twice."""
+    its database transaction; a batch failing for a transient reason (database or broker down) is retried with
+    backoff as it is (backpressure), so nothing is skipped and nothing is applied twice. A batch failing for any
+    other reason is split in halves until the record that fails alone is found; with a `poison` handler, that
+    record is dead-lettered and the partition moves on (without one, it is retried like the rest)."""
 
     def __init__(
         self,
@@ -222,12 +267,16 @@ class BatchConsumer:
         handler: BatchHandler,
         max_records: int = 2000,
         poll_ms: int = 50,
+        poison: PoisonHandler | None = None,
+        transient: Transient = lambda _: True,
     ):
         self._settings, self._topic, self._group = settings, topic, group
         self._store, self._handler = store, handler
+        self._poison, self._transient = poison, transient
         self._max_records, self._poll_ms = max_records, poll_ms
         self._stopping = asyncio.Event()
         self.healthy_reason: str | None = "starting"
+        self.applying = asyncio.Lock()  # held while a batch is applied
 
     async def run(self) -> None:
         consumer = await retry_forever(self._start_consumer, f"connect consumer for {self._topic}")
@@ -235,9 +284,13 @@ class BatchConsumer:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
-                records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
+                await _rewind_recreated(consumer, batches)
+                async with self.applying:
+                    records = await _still_current(consumer, batches)
+                    if records:
+                        await self._apply(records)
                 if records:
-                    await self._apply(records)
+                    # Outside the lock: a commit may wait for a rebalance, which waits for the lock.
                     await self._commit(consumer, records)
                     applied.update(next_offsets(records))
                 self.healthy_reason = None
@@ -266,7 +319,7 @@ class BatchConsumer:
         )
         try:
             await consumer.start()
-            consumer.subscribe([self._topic], listener=_SeekToStored(consumer, self._store))
+            consumer.subscribe([self._topic], listener=_SeekToStored(consumer, self._store, self))
         except BaseException:
             await _quietly(consumer.stop())
             raise
@@ -278,7 +331,11 @@ class BatchConsumer:
             try:
                 await self._handler(records)
                 return
-            except Exception as exc:  # database down or slow: hold the batch, report, retry
+            except Exception as exc:
+                if self._poison is not None and not self._transient(exc):
+                    await self._isolate(records, exc)
+                    return
+                # Database or broker down or slow: hold the batch, report, retry.
                 self.healthy_reason = f"batch not applied, retrying: {type(exc).__name__}: {exc}"
                 log.warning(
                     "batch of %d from %s not applied, retry in %.1fs: %r",
@@ -290,10 +347,26 @@ class BatchConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
+    async def _isolate(self, records: list[ConsumerRecord], exc: Exception) -> None:
+        """Apply `records` around the ones that fail alone: halves in order, so each partition's stored offset
+        only moves forward; ~log2(batch) extra transactions per poison record."""
+        assert self._poison is not None
+        if len(records) > 1:
+            middle = len(records) // 2
+            await self._apply(records[:middle])
+            await self._apply(records[middle:])
+            return
+        [record] = records
+        reason = f"not applicable: {type(exc).__name__}: {exc}"
+        log.error("dead-lettering %s/%d/%d: %s", record.topic, record.partition, record.offset, reason)
+        await retry_forever(lambda: self._poison(record, reason), "dead-letter a poison record")  # type: ignore[misc]
+        POISONED.labels(record.topic).inc()
+
     async def _commit(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+        # Bounded: the client retries some errors forever, and the loop must not hang on a commit.
         try:
-            await consumer.commit(next_offsets(records))
-        except KafkaError as exc:  # the database already holds these offsets; this one only feeds lag metrics
+            await asyncio.wait_for(consumer.commit(next_offsets(records)), 10)
+        except (KafkaError, TimeoutError) as exc:  # the database holds these offsets; this one feeds lag metrics
             log.info("offset commit to the broker failed (database offsets stand): %r", exc)
 
     def stop(self) -> None:

@@ -112,3 +112,51 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_partition_keeps_moving(sta
     for headers in mine:
         assert headers["dlq.reason"].startswith(b"undecodable")
         assert int(headers["dlq.offset"]) >= 0 and int(headers["dlq.partition"]) >= 0
+
+
+def correlated(fingerprint: str, title: str) -> CorrelatedAlert:
+    ca = CorrelatedAlert(
+        event_id=str(uuid.uuid4()),
+        sequence=1,
+        group_key=f"alert:{fingerprint}",
+        fingerprint=fingerprint,
+        status=AlertStatus.ALERT_STATUS_FIRING,
+        severity=Severity.SEVERITY_MAJOR,
+        title=title,
+        occurrences=1,
+    )
+    ca.last_seen.FromDatetime(datetime.now(UTC))
+    return ca
+
+
+def test_a_decodable_record_the_database_refuses_is_dead_lettered_alone_and_the_rest_applied(stack):
+    """A well-formed message PostgreSQL cannot store (text with a NUL) fails its batch every time: the batch is
+    split until that record is alone, which goes to the DLQ with the database's reason; its neighbours apply."""
+    before = asyncio.run(end_offsets(stack.kafka, DEAD_LETTER))
+    run = uuid.uuid4().hex[:8]
+    key = f"poison-{run}"  # one key: one partition, poison between good records
+    good = [alert(uuid.uuid4().hex, f"ev-{run}-{n}", f"around-poison-{run}-{n}") for n in range(2)]
+    bad = alert(uuid.uuid4().hex, f"ev-{run}-bad", f"poison-{run}\x00")
+    bad.labels["host"] = "a\x00b"
+    send(stack, NORMALIZED, *((key, a.SerializeToString()) for a in (good[0], bad, good[1])))
+    bad_ticket = correlated(uuid.uuid4().hex, f"poison-ticket-{run}\x00")
+    good_ticket = correlated(uuid.uuid4().hex, f"after-poison-ticket-{run}")
+    send(stack, CORRELATED, *((key, ca.SerializeToString()) for ca in (bad_ticket, good_ticket)))
+
+    for title in (good[0].summary, good[1].summary, good_ticket.title):
+        eventually(lambda title=title: find(stack, title))
+
+    def both(records):
+        return sum(1 for r in records if r.key == key.encode()) >= 2
+
+    records = asyncio.run(read_all(stack.kafka, DEAD_LETTER, both, start=before))
+    mine = {dict(r.headers)["dlq.topic"]: r for r in records if r.key == key.encode()}
+    assert set(mine) == {NORMALIZED.encode(), CORRELATED.encode()}
+    assert Alert.FromString(mine[NORMALIZED.encode()].value).event_id == bad.event_id
+    assert CorrelatedAlert.FromString(mine[CORRELATED.encode()].value).event_id == bad_ticket.event_id
+    for r in mine.values():
+        assert dict(r.headers)["dlq.reason"].startswith(b"not applicable: ")
+    # Nothing of the poison reached an incident, and both services are ready again.
+    assert find(stack, bad.summary) is None and find(stack, bad_ticket.title) is None
+    for service in ("correlator", "ticketing"):
+        assert stack.client(service).get("/readyz").status_code == 200

@@ -1,0 +1,1 @@
+"""`make chaos`: proof that crashes lose nothing and double nothing (see docs/reliability.md)."""
