@@ -1,52 +1,82 @@
 """`make bench`: the pipeline measured against the broker's own ceiling on this box.
 
-Self-contained: starts an embedded broker, PostgreSQL and the three services, then runs
-1. ceiling: raw aiokafka produce and consume of the same message size on the same broker;
-2. throughput: the storm mix through alerts.raw until every effect is committed;
-3. latency: a fixed rate through alerts.raw, ingest receive time -> incident event;
+Self-contained: starts an embedded broker, PostgreSQL and the three services (bench.stack), then runs
+1. ceiling: raw aiokafka produce and consume of an alerts.normalized-sized message, the services' client settings;
+2. throughput: the storm mix (bench.storm) published to alerts.raw, until every effect is committed (bench.drive);
+3. latency: the storm mix at a fixed rate; per alert, its ingest time (the alerts.raw record time, carried as
+   cause_received_at) to the time of its first incident event on incidents.events;
 4. HTTP ingest: Alertmanager webhooks of 100 alerts at increasing rates;
-5. footprint: peak RSS of each service.
-Prints a table and writes bench/results/<timestamp>.json. Medians of repeated runs; these boxes are noisy.
+5. footprint: peak RSS of each service while 100,000 open alerts in 10,000 open incidents are applied.
+Ceiling and throughput are medians of --runs runs. Prints a table, writes bench/results/<timestamp>.json.
+`--quick` is a smaller run for development; `--attach stack.json` runs against `python -m bench.stack`
+(to profile the services by hand); `--only` picks phases.
 """
 
 import argparse
 import asyncio
 import json
-import secrets
+import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from devstack.broker import free_port, start_broker
-from devstack.database import EmbeddedPostgres, create_database
-from devstack.services import SERVICES, ServiceProcess
 from services.ingest.formats import Context, alertmanager
 from services.ingest.formats.alertmanager import AlertmanagerWebhook
 from services.shared.contracts import IncidentEvent
-from services.shared.kafka import CORRELATED, INCIDENT_EVENTS, NORMALIZED, RAW, ensure_topics, new_producer
-from services.shared.settings import KafkaSettings
+from services.shared.kafka import INCIDENT_EVENTS, client_options, ensure_topics, new_producer
 
-from .storm import StormMix, webhooks
+from . import drive, report, stack
+from .storm import StormMix, distinct_firing, webhooks
 
-GROUPS = {
-    "ingest": ("triage-ingest-raw", RAW),
-    "correlator": ("triage-correlator", NORMALIZED),
-    "ticketing": ("triage-ticketing", CORRELATED),
-}
+PHASES = ("ceiling", "throughput", "latency", "http", "footprint")
 
 
-async def ceiling(settings: KafkaSettings, size: int, count: int) -> tuple[float, float]:
+def say(*args: object) -> None:
+    print(*args, flush=True)
+
+
+def compact(value: object) -> str:
+    """One line of JSON with floats rounded, for progress output."""
+
+    def rounded(v: object) -> object:
+        if isinstance(v, float):
+            return round(v, 2)
+        if isinstance(v, dict):
+            return {k: rounded(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [rounded(x) for x in v]
+        return v
+
+    return json.dumps(rounded(value))
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def cpu_now(s: stack.Stack) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack, and by this process (the load generator)."""
+    return s.cpu_seconds() | {"bench": time.process_time()}
+
+
+def cpu_used(s: stack.Stack, before: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in cpu_now(s).items()}
+
+
+# --- 1. ceiling ---------------------------------------------------------------------------------------------
+
+
+async def ceiling(s: stack.Stack, size: int, count: int) -> tuple[float, float]:
     topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
-    await ensure_topics(settings, [topic])
-    producer = new_producer(settings)
+    await ensure_topics(s.kafka, [topic])
+    producer = new_producer(s.kafka)
     await producer.start()
     value = b"x" * size
     started = time.perf_counter()
@@ -56,256 +86,335 @@ async def ceiling(settings: KafkaSettings, size: int, count: int) -> tuple[float
     await producer.stop()
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(s.kafka),
         group_id=topic,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_wait_ms=5,
     )
     await consumer.start()
-    seen, started = 0, time.perf_counter()
+    seen, started = 0, 0.0
     while seen < count:
-        batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+        batch = await consumer.getmany(timeout_ms=500, max_records=2000)
+        if batch and not started:
+            started = time.perf_counter()  # from the first fetch: joining the group is not consuming
         seen += sum(len(v) for v in batch.values())
     consumed = count / (time.perf_counter() - started)
     await consumer.stop()
     return produced, consumed
 
 
-async def lag(db: asyncpg.Pool, raw_group: AIOKafkaConsumer, consumer: AIOKafkaConsumer) -> int:
-    """Messages not yet applied by some service, plus incident events not yet published."""
-    total = 0
-    for service, (_, topic) in GROUPS.items():
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = await consumer.end_offsets(parts)
-        if service == "ingest":
-            done = {tp: (await raw_group.committed(tp)) or 0 for tp in parts}
-        else:
-            rows = await db.fetch(
-                f"SELECT partition, next_offset FROM {service}.consumer_offsets WHERE topic = $1",  # noqa: S608
-                topic,
-            )
-            done = {TopicPartition(topic, r["partition"]): r["next_offset"] for r in rows}
-        total += sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
-    return total + await db.fetchval("SELECT count(*) FROM ticketing.outbox")
+def normalized_size(mix: StormMix) -> int:
+    body = AlertmanagerWebhook.model_validate_json(next(webhooks(StormMix(per_webhook=1, prefix=mix.prefix))))
+    return len(alertmanager.normalise(body, Context(datetime.now(UTC)))[0].SerializeToString())
 
 
-async def drained(settings: KafkaSettings, db: asyncpg.Pool, within: float) -> float:
-    # Assigned, never subscribed: reads the ingest group's committed offsets without joining the group.
-    raw_group = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=GROUPS["ingest"][0], enable_auto_commit=False
+# --- 2. throughput ------------------------------------------------------------------------------------------
+
+
+async def throughput(s: stack.Stack, mix: StormMix) -> dict:
+    await drive.load_reference(s, mix)
+    bodies = list(webhooks(mix))
+    load = load_average()
+    async with drive.Watcher(s.kafka, s.db) as watcher:
+        cpu = cpu_now(s)
+        started = time.perf_counter()
+        await drive.publish_raw(s.kafka, bodies)
+        published = time.perf_counter()
+        finished = await watcher.drained(within=900)
+        used = cpu_used(s, cpu)
+    incidents = await s.db.fetchval(
+        "SELECT count(*) FROM ticketing.incidents WHERE group_key LIKE $1", f"ci:{mix.prefix}-%"
     )
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await raw_group.start()
-    await consumer.start()
-    await consumer.topics()
-    try:
-        deadline = time.monotonic() + within
-        while (remaining := await lag(db, raw_group, consumer)) > 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{remaining} messages still unapplied after {within}s")
-            await asyncio.sleep(0.05)
-        return time.perf_counter()
-    finally:
-        await consumer.stop()
-        await raw_group.stop()
+    return {
+        "alerts_s": mix.alerts / (finished - started),
+        "seconds": finished - started,
+        "publish_seconds": published - started,
+        "incidents": incidents,
+        "load_before": load,
+        "cpu_seconds": used,
+    }
 
 
-async def publish_raw(settings: KafkaSettings, bodies: list[bytes], rate: float | None = None) -> None:
-    producer = new_producer(settings, linger_ms=5)
-    await producer.start()
-    started, futures = time.perf_counter(), []
-    for n, body in enumerate(bodies):
-        if rate and n % 10 == 0 and (ahead := n / rate - (time.perf_counter() - started)) > 0:
-            await asyncio.sleep(ahead)
-        futures.append(await producer.send(RAW, body, headers=[("source", b"alertmanager")]))
-    await asyncio.gather(*futures)
-    await producer.stop()
+# --- 3. latency ---------------------------------------------------------------------------------------------
 
 
-async def throughput(settings: KafkaSettings, db: asyncpg.Pool, mix: StormMix) -> float:
+async def latency(s: stack.Stack, rate: int, seconds: int, cis: int) -> dict:
+    alerts, prefix = rate * seconds, f"lat{uuid.uuid4().hex[:6]}"
+    mix = StormMix(alerts=alerts, fingerprints=alerts // 10, cis=cis, prefix=prefix)
+    await drive.load_reference(s, mix)
     bodies = list(webhooks(mix))
-    started = time.perf_counter()
-    await publish_raw(settings, bodies)
-    finished = await drained(settings, db, within=900)
-    return mix.alerts / (finished - started)
-
-
-async def latency(settings: KafkaSettings, db: asyncpg.Pool, rate: int, seconds: int) -> dict[str, float]:
-    mix = StormMix(alerts=rate * seconds, fingerprints=rate * seconds // 10, prefix=f"lat{uuid.uuid4().hex[:6]}")
-    bodies = list(webhooks(mix))
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(s.kafka), fetch_max_wait_ms=5)
     await consumer.start()
     await consumer.topics()
     parts = [TopicPartition(INCIDENT_EVENTS, p) for p in consumer.partitions_for_topic(INCIDENT_EVENTS) or ()]
     consumer.assign(parts)
     for tp, end in (await consumer.end_offsets(parts)).items():
-        consumer.seek(tp, end)
-    await publish_raw(settings, bodies, rate=rate / mix.per_webhook)
-    await drained(settings, db, within=300)
-    samples = []
-    while batch := await consumer.getmany(timeout_ms=500, max_records=10_000):
-        for records in batch.values():
-            for r in records:
-                event = IncidentEvent()
-                event.ParseFromString(r.value)
-                if event.HasField("cause_received_at"):
-                    samples.append(r.timestamp / 1000 - event.cause_received_at.ToDatetime(UTC).timestamp())
-    await consumer.stop()
-    q = statistics.quantiles(samples, n=100) if len(samples) > 1 else [0.0] * 99
-    return {"events": len(samples), "p50_ms": q[49] * 1000, "p95_ms": q[94] * 1000, "p99_ms": q[98] * 1000}
+        consumer.seek(tp, end)  # ListOffsets may answer short of the end: older events are filtered by time
+    first: dict[str, float] = {}  # cause event id -> latency of its first incident event (s)
+    events = 0
+    since = time.time() - 1
+
+    async def collect() -> None:
+        nonlocal events
+        while True:
+            for records in (await consumer.getmany(timeout_ms=100, max_records=10_000)).values():
+                for r in records:
+                    event = IncidentEvent()
+                    event.ParseFromString(r.value)
+                    if not event.cause_event_id or not event.HasField("cause_received_at"):
+                        continue
+                    cause_at = event.cause_received_at.ToNanoseconds() / 1e9
+                    if cause_at < since:
+                        continue
+                    events += 1
+                    lag = r.timestamp / 1000 - cause_at
+                    if lag < first.get(event.cause_event_id, float("inf")):
+                        first[event.cause_event_id] = lag
+
+    collector = asyncio.create_task(collect())
+    try:
+        load = load_average()
+        async with drive.Watcher(s.kafka, s.db) as watcher:
+            started = time.perf_counter()
+            await drive.publish_raw(s.kafka, bodies, rate=rate / mix.per_webhook)
+            sent = time.perf_counter() - started
+            await watcher.drained(within=600)
+        await asyncio.sleep(0.5)  # the collector reads the last events
+    finally:
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+        await consumer.stop()
+    samples = sorted(first.values())
+    q = statistics.quantiles(samples, n=100) if len(samples) > 1 else [float("nan")] * 99
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "achieved_rate": mix.alerts / sent,
+        "alerts": mix.alerts,
+        "traced_alerts": len(samples),
+        "events": events,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": samples[-1] * 1000 if samples else float("nan"),
+        "load_before": load,
+    }
 
 
-async def http_ingest(url: str, token: str, rates: list[int], seconds: float) -> list[dict[str, float]]:
-    body = json.loads(next(webhooks(StormMix(alerts=100, fingerprints=100, per_webhook=100, prefix="http"))))
+# --- 4. HTTP ingest -----------------------------------------------------------------------------------------
+
+
+async def http_rate(client: httpx.AsyncClient, bodies: list[bytes], rate: int, seconds: float) -> dict:
+    durations: list[float] = []
+    failures = 0
+
+    async def one(body: bytes) -> None:
+        nonlocal failures
+        t = time.perf_counter()
+        try:
+            r = await client.post("/v1/alerts/alertmanager", content=body)
+            ok = r.status_code == 202
+        except httpx.HTTPError:
+            ok = False
+        durations.append(time.perf_counter() - t)
+        failures += not ok
+
+    load = load_average()
+    started, tasks = time.perf_counter(), []
+    for n in range(int(rate * seconds)):
+        if (ahead := n / rate - (time.perf_counter() - started)) > 0:
+            await asyncio.sleep(ahead)
+        tasks.append(asyncio.create_task(one(bodies[n % len(bodies)])))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    q = statistics.quantiles(durations, n=100)
+    return {
+        "target_rps": rate,
+        "achieved_rps": len(durations) / elapsed,
+        "alerts_s": (len(durations) - failures) * 100 / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p99_ms": q[98] * 1000,
+        "failures": failures,
+        "load_before": load,
+    }
+
+
+async def http_ingest(s: stack.Stack, rates: list[int], seconds: float) -> list[dict]:
+    mix = StormMix(alerts=20_000, fingerprints=20_000, per_webhook=100, prefix=f"http{uuid.uuid4().hex[:6]}")
+    bodies = list(webhooks(mix))
+    headers = {"Authorization": f"Bearer {s.token}", "content-type": "application/json"}
     results = []
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30, limits=httpx.Limits(max_connections=64)
+        base_url=s.url("ingest"), headers=headers, timeout=30, limits=httpx.Limits(max_connections=256)
     ) as client:
         for rate in rates:
-            durations: list[float] = []
-            failures = 0
-
-            async def one(durations: list[float] = durations) -> None:
-                nonlocal failures
-                t = time.perf_counter()
-                r = await client.post("/v1/alerts/alertmanager", json=body)
-                durations.append(time.perf_counter() - t)
-                failures += r.status_code != 202
-
-            started, tasks = time.perf_counter(), []
-            for n in range(int(rate * seconds)):
-                if (ahead := n / rate - (time.perf_counter() - started)) > 0:
-                    await asyncio.sleep(ahead)
-                tasks.append(asyncio.create_task(one()))
-            await asyncio.gather(*tasks)
-            elapsed = time.perf_counter() - started
-            q = statistics.quantiles(durations, n=100)
-            results.append(
-                {
-                    "target_rps": rate,
-                    "achieved_rps": len(durations) / elapsed,
-                    "alerts_per_s": len(durations) * 100 / elapsed,
-                    "p99_ms": q[98] * 1000,
-                    "failures": failures,
-                }
-            )
+            results.append(await http_rate(client, bodies, rate, seconds))
+            say(f"http {compact(results[-1])}")
+            await settle(s)
+            if not report.sustained(results[-1]) and rate >= 200:
+                break
     return results
 
 
-def normalized_size() -> int:
-    body = AlertmanagerWebhook.model_validate_json(next(webhooks(StormMix(per_webhook=1))))
-    return len(alertmanager.normalise(body, Context(datetime.now(UTC)))[0].SerializeToString())
+async def settle(s: stack.Stack, within: float = 600) -> None:
+    """Wait until the pipeline has applied everything so far: one phase's backlog never slows the next."""
+    async with drive.Watcher(s.kafka, s.db) as watcher:
+        await watcher.drained(within=within)
 
 
-def peak_rss_mb(pid: int) -> float:
+# --- 5. footprint -------------------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def reset_peak(pid: int) -> None:
+    # Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+async def footprint(s: stack.Stack, alerts: int, groups: int) -> dict:
+    await settle(s)
+    services = ("ingest", "correlator", "ticketing")
+    before = {name: rss_mb(s.pids[name]) for name in services}
+    for name in services:
+        reset_peak(s.pids[name])
+    prefix = f"fp{uuid.uuid4().hex[:6]}"
+    await drive.publish_raw(s.kafka, distinct_firing(prefix, alerts, groups))
+    async with drive.Watcher(s.kafka, s.db) as watcher:
+        await watcher.drained(within=900)
+    after = {name: rss_mb(s.pids[name]) for name in services}
+    counts = await s.db.fetchrow(
+        "SELECT (SELECT count(*) FROM correlator.alerts WHERE firing) AS open_alerts,"
+        " (SELECT count(*) FROM ticketing.incidents WHERE status IN ('new','in_progress','on_hold')) AS open_incidents,"
+        " (SELECT count(*) FROM correlator.alerts WHERE firing AND fingerprint LIKE $1) AS phase_alerts,"
+        " (SELECT count(*) FROM ticketing.incidents WHERE status IN ('new','in_progress','on_hold')"
+        "   AND group_key LIKE 'labels:%' AND id IN (SELECT incident_id FROM ticketing.incident_alerts"
+        "   WHERE fingerprint LIKE $1)) AS phase_incidents",
+        f"{prefix}%",
+    )
+    return {
+        "peak_rss_mb": {name: after[name]["VmHWM"] for name in services},
+        "rss_mb": {name: after[name]["VmRSS"] for name in services},
+        "rss_before_mb": {name: before[name]["VmRSS"] for name in services},
+        "lifetime_peak_before_mb": {name: before[name]["VmHWM"] for name in services},
+        "broker_rss_mb": rss_mb(s.pids["broker"])["VmRSS"],
+        **dict(counts),
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------------------
 
 
 async def main(args: argparse.Namespace) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="triage-bench-"))
-    broker = start_broker(log_path=work / "broker.log")
-    pg = EmbeddedPostgres(work / "pg")
-    procs: dict[str, ServiceProcess] = {}
-    try:
-        settings = KafkaSettings(kafka_bootstrap=broker.bootstrap, kafka_partitions=6)
-        await ensure_topics(settings)
-        db_url = await create_database(pg.url, "bench")
-        token = secrets.token_urlsafe(24)
-        env = {
-            "KAFKA_BOOTSTRAP": broker.bootstrap,
-            "DATABASE_URL": db_url,
-            "LOG_LEVEL": "WARNING",
-            "TRIAGE_TOKENS": f"bench:{token}:ingest+read+write+admin",
-        }
-        for name in SERVICES:
-            procs[name] = ServiceProcess(name, free_port(), env, open(work / f"{name}.log", "a")).start()  # noqa: SIM115, ASYNC230
-        for p in procs.values():
-            p.wait_healthy(60, "/readyz")
-        db = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
-        # Every alert crosses the pipeline as at least one alerts.normalized record: that is the unit of the ceiling.
-        size = normalized_size()
-        report: dict = {"when": datetime.now(UTC).isoformat(), "message_bytes": size, "runs": args.runs}
-        say = print
-        ceilings = [await ceiling(settings, size, args.ceiling_messages) for _ in range(args.runs)]
-        report["ceiling_produce_msgs_s"] = statistics.median(c[0] for c in ceilings)
-        report["ceiling_consume_msgs_s"] = statistics.median(c[1] for c in ceilings)
-        say(
-            f"ceiling: produce {report['ceiling_produce_msgs_s']:,.0f} msg/s, "
-            f"consume {report['ceiling_consume_msgs_s']:,.0f} msg/s ({size} B)"
-        )
-        rates = []
-        for run in range(args.runs):
-            mix = StormMix(alerts=args.alerts, fingerprints=args.alerts // 10, prefix=f"r{run}x")
-            rates.append(await throughput(settings, db, mix))
-            say(f"throughput run {run + 1}: {rates[-1]:,.0f} alerts/s")
-        report["throughput_alerts_s"] = statistics.median(rates)
-        ceiling_msgs = min(report["ceiling_produce_msgs_s"], report["ceiling_consume_msgs_s"])
-        report["throughput_ratio_to_ceiling"] = report["throughput_alerts_s"] / ceiling_msgs
-        report["latency"] = await latency(settings, db, args.latency_rate, args.latency_seconds)
-        say(f"latency at {args.latency_rate}/s: {report['latency']}")
-        report["http"] = await http_ingest(procs["ingest"].url, token, args.http_rates, args.http_seconds)
-        for row in report["http"]:
-            say(f"http {row}")
-        report["peak_rss_mb"] = {name: peak_rss_mb(p.proc.pid) for name, p in procs.items() if p.proc}
-        report["open_alerts"] = await db.fetchval("SELECT count(*) FROM correlator.alerts WHERE firing")
-        report["open_incidents"] = await db.fetchval(
-            "SELECT count(*) FROM ticketing.incidents WHERE status IN ('new','in_progress','on_hold')"
-        )
-        await db.close()
-        return report
-    finally:
-        for p in procs.values():
-            p.stop()
-        broker.stop()
-        pg.stop()
+    phases = args.only or PHASES
+    source: AbstractAsyncContextManager[stack.Stack] = (
+        stack.attached(Path(args.attach)) if args.attach else stack.running()
+    )
+    results: dict = {
+        "when": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+        "load_at_start": load_average(),
+        "quick": args.quick,
+        "runs": args.runs,
+    }
+    async with source as s:
+        if "ceiling" in phases:
+            size = normalized_size(StormMix())
+            ceilings = [await ceiling(s, size, args.ceiling_messages) for _ in range(args.runs)]
+            results["ceiling"] = {
+                "message_bytes": size,
+                "produce_msgs_s": statistics.median(c[0] for c in ceilings),
+                "consume_msgs_s": statistics.median(c[1] for c in ceilings),
+                "runs": ceilings,
+            }
+            say(f"ceiling: {compact(results['ceiling'])}")
+        if "throughput" in phases:
+            runs = []
+            for run in range(args.runs):
+                mix = StormMix(
+                    alerts=args.alerts, fingerprints=args.alerts // 10, cis=args.cis, prefix=f"r{uuid.uuid4().hex[:5]}"
+                )
+                runs.append(await throughput(s, mix))
+                say(f"throughput run {run + 1}: {compact(runs[-1])}")
+            results["throughput"] = {
+                "alerts": args.alerts,
+                "fingerprints": args.alerts // 10,
+                "cis": args.cis,
+                "alerts_s": statistics.median(r["alerts_s"] for r in runs),
+                "runs": runs,
+            }
+        if "latency" in phases:
+            results["latency"] = await latency(s, args.latency_rate, args.latency_seconds, args.cis)
+            say(f"latency: {compact(results['latency'])}")
+        if "http" in phases:
+            await settle(s)
+            results["http"] = await http_ingest(s, args.http_rates, args.http_seconds)
+        if "footprint" in phases:
+            results["footprint"] = await footprint(s, args.footprint_alerts, args.footprint_incidents)
+            say(f"footprint: {compact(results['footprint'])}")
+    results["load_at_end"] = load_average()
+    return results
 
 
-def table(r: dict) -> str:
-    sustained = [row for row in r["http"] if row["failures"] == 0 and row["achieved_rps"] >= 0.95 * row["target_rps"]]
-    at_200 = next((row for row in r["http"] if row["target_rps"] == 200), None)
-    lines = [
-        (
-            "ceiling produce / consume (msg/s)",
-            f"{r['ceiling_produce_msgs_s']:,.0f} / {r['ceiling_consume_msgs_s']:,.0f}",
-        ),
-        ("end-to-end storm (alerts/s)", f"{r['throughput_alerts_s']:,.0f}  (target >= 20,000)"),
-        ("ratio to ceiling", f"{r['throughput_ratio_to_ceiling']:.2f}"),
-        (
-            "ingest->incident event p50/p95/p99 (ms)",
-            " / ".join(f"{r['latency'][k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")) + "  (p99 target <= 250)",
-        ),
-        (
-            "HTTP ingest max sustained (alerts/s)",
-            f"{max((row['alerts_per_s'] for row in sustained), default=0):,.0f}  (target >= 5,000)",
-        ),
-        ("HTTP request p99 at 200 req/s (ms)", f"{at_200['p99_ms']:.0f}  (target <= 50)" if at_200 else "n/a"),
-        (
-            "peak RSS ingest/correlator/ticketing (MB)",
-            " / ".join(f"{r['peak_rss_mb'][s]:.0f}" for s in SERVICES) + "  (target <= 300)",
-        ),
-        ("state at the end", f"{r['open_alerts']:,} open alerts, {r['open_incidents']:,} open incidents"),
-    ]
-    width = max(len(k) for k, _ in lines)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smaller run for development (~2 minutes)")
+    parser.add_argument("--runs", type=int, default=None, help="repeats of ceiling and throughput (3; quick 1)")
+    parser.add_argument("--alerts", type=int, default=None, help="alerts per throughput run (200,000; quick 40,000)")
+    parser.add_argument("--cis", type=int, default=2_000)
+    parser.add_argument("--ceiling-messages", type=int, default=None)
+    parser.add_argument("--latency-rate", type=int, default=2000)
+    parser.add_argument("--latency-seconds", type=int, default=None)
+    parser.add_argument("--http-rates", type=lambda s: [int(x) for x in s.split(",")], default=None)
+    parser.add_argument("--http-seconds", type=float, default=None)
+    parser.add_argument("--footprint-alerts", type=int, default=None)
+    parser.add_argument("--footprint-incidents", type=int, default=None)
+    parser.add_argument("--only", type=lambda s: s.split(","), default=None, help=f"some of {','.join(PHASES)}")
+    parser.add_argument("--attach", default=None, help="stack.json of a running `python -m bench.stack`")
+    parser.add_argument("--no-save", action="store_true", help="print only, write no results file")
+    args = parser.parse_args()
+    full = {
+        "runs": 3,
+        "alerts": 200_000,
+        "ceiling_messages": 100_000,
+        "latency_seconds": 60,
+        "http_rates": [50, 100, 200, 300, 400, 600],
+        "http_seconds": 5.0,
+        "footprint_alerts": 100_000,
+        "footprint_incidents": 10_000,
+    }
+    quick = full | {
+        "runs": 1,
+        "alerts": 40_000,
+        "ceiling_messages": 30_000,
+        "latency_seconds": 15,
+        "http_rates": [50, 200],
+        "http_seconds": 3.0,
+        "footprint_alerts": 20_000,
+        "footprint_incidents": 2_000,
+    }
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--alerts", type=int, default=200_000)
-    parser.add_argument("--ceiling-messages", type=int, default=100_000)
-    parser.add_argument("--latency-rate", type=int, default=2000)
-    parser.add_argument("--latency-seconds", type=int, default=60)
-    parser.add_argument("--http-rates", type=lambda s: [int(x) for x in s.split(",")], default=[50, 100, 200, 400])
-    parser.add_argument("--http-seconds", type=float, default=5)
-    arguments = parser.parse_args()
-    result = asyncio.run(main(arguments))
+    arguments_ = arguments()
+    result = asyncio.run(main(arguments_))
     print()
-    print(table(result))
-    out = Path("bench/results") / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"\nwritten to {out}", file=sys.stderr)
+    print(report.table(result))
+    if not arguments_.no_save:
+        out = Path("bench/results") / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+        print(f"\nwritten to {out}", file=sys.stderr)

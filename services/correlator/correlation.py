@@ -13,8 +13,10 @@ Downstream (ticketing) is modelled by `announced`: it last heard the alert firin
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from services.shared.frozen import evolve
 
 from . import dedup, flapping
 from .binding import UNBOUND, MatchRules, bind
@@ -180,9 +182,9 @@ def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:
     if not after.announced:
         if after.suppressed or not after.shown_firing:
             return after, False
-        return replace(after, announced=True), True
+        return evolve(after, announced=True), True
     changed = before is None or before.visible() != after.visible()
-    return replace(after, announced=after.shown_firing), changed
+    return evolve(after, announced=after.shown_firing), changed
 
 
 def _sight(
@@ -193,65 +195,72 @@ def _sight(
     alert = dedup.observe(alert_before, fingerprint, obs, snap.reopen_window)
     if alert is None or alert is alert_before:
         return state  # a resolve of nothing, or a copy of an event already applied
-    state = Tracked(alert=alert) if state is None else replace(state, alert=alert, expired=False)
-    flap, _ = flapping.observe(state.flap, obs.firing, obs.at, snap.flap)
-    state = replace(state, flap=flap)
+    base = state if state is not None else Tracked(alert=alert)
+    flap, _ = flapping.observe(base.flap, obs.firing, obs.at, snap.flap)
+    # Every field the sighting changes is gathered first and the state rebuilt once: on the hot path, each
+    # dataclasses.replace of a 15-field state costs more than the logic deciding it.
+    changes: dict[str, object] = {"alert": alert, "expired": False, "flap": flap}
     if obs.firing:
         # A new occurrence finds its group afresh; a re-fire within the reopen window stays in its own.
         opened = alert_before is None or (
             not alert_before.firing and not dedup.resumes(alert_before, obs.at, snap.reopen_window)
         )
-        state = _bind(state, obs, snap, groups, opened)
-    return replace(state, expires_at=_expires_at(state, sighting.ends_at, snap))
+        bound = _binding(base.announced, obs, snap)
+        changes |= bound
+        changes |= _grouped(base, bound["ci_id"], obs, snap, groups, opened)
+    changes["expires_at"] = _expires_at(alert, flap, base.announced, sighting.ends_at, snap)
+    return evolve(base, **changes)
 
 
-def _bind(state: Tracked, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool) -> Tracked:
+def _binding(announced: bool, obs: Observation, snap: Snapshot) -> dict[str, object]:
     binding = bind(obs.labels, snap.cmdb, snap.rules)
     ci = snap.cmdb.get(binding.ci_id) if binding.ci_id else None
     known = snap.catalog.match(obs.labels, ci.ci_class if ci else None, f"{obs.title}\n{obs.description}")
     window = snap.windows.active_for(binding.ci_id, obs.at) if binding.ci_id else None
-    state = replace(
-        state,
-        ci_id=binding.ci_id,
-        binding=binding.rule,
-        known_error_id=known.id if known else None,
-        change_id=window.change_id if window else None,
-        window_id=window.window_id if window else None,
-        suppressed=bool(window and window.policy is WindowPolicy.SUPPRESS and not state.announced),
+    return {
+        "ci_id": binding.ci_id,
+        "binding": binding.rule,
+        "known_error_id": known.id if known else None,
+        "change_id": window.change_id if window else None,
+        "window_id": window.window_id if window else None,
+        "suppressed": bool(window and window.policy is WindowPolicy.SUPPRESS and not announced),
         # An alert already announced is never hidden again, so inside a suppress window it is marked instead.
-        during_change=bool(window and (window.policy is WindowPolicy.MARK or state.announced)),
-    )
-    return _join_group(state, obs, snap, groups, opened)
+        "during_change": bool(window and (window.policy is WindowPolicy.MARK or announced)),
+    }
 
 
-def _join_group(
-    state: Tracked, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool
-) -> Tracked:
+def _grouped(
+    state: Tracked, ci_id: str | None, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool
+) -> dict[str, object]:
+    """The group fields of `state` bound to `ci_id` after `obs` (none when they stay); `groups` updated."""
     if opened or not state.group_id:
-        key = group_key_for(state.ci_id, obs.labels, snap.cmdb, snap.grouping)
+        key = group_key_for(ci_id, obs.labels, snap.cmdb, snap.grouping)
         current = groups.get(key.key)
         instance = continue_or_open(current.instance if current else None, key, obs.at, snap.grouping)
         affected = current.affected if current and current.instance.id == instance.id else frozenset()
-        state = replace(state, group_key=key.key, group_id=instance.id, root_ci_id=key.root_ci_id)
+        group_key = key.key
+        changes: dict[str, object] = {"group_key": key.key, "group_id": instance.id, "root_ci_id": key.root_ci_id}
     else:
         current = groups.get(state.group_key)
         if current is None or current.instance.id != state.group_id:
-            return state  # its instance was superseded after a gap; it stays where it opened
+            return {}  # its instance was superseded after a gap; it stays where it opened
         instance = continue_or_open(current.instance, current.instance.key, obs.at, snap.grouping)
-        affected = current.affected
-    if state.ci_id:
-        affected = affected | {state.ci_id}
-    groups[state.group_key] = OpenGroup(instance, affected)
-    return state
+        affected, group_key, changes = current.affected, state.group_key, {}
+    if ci_id:
+        affected = affected | {ci_id}
+    groups[group_key] = OpenGroup(instance, affected)
+    return changes
 
 
-def _expires_at(state: Tracked, ends_at: datetime | None, snap: Snapshot) -> datetime | None:
-    if state.alert.firing:
-        if state.alert.source == HEARTBEAT_SOURCE:
+def _expires_at(
+    alert: AlertState, flap: FlapState, announced: bool, ends_at: datetime | None, snap: Snapshot
+) -> datetime | None:
+    if alert.firing:
+        if alert.source == HEARTBEAT_SOURCE:
             return None  # a missed heartbeat stays raised until the sender beats again
-        return ends_at if ends_at is not None else state.alert.last_seen + snap.expiry.timeout(state.alert.source)
-    if state.announced and state.flap.flapping and state.flap.last_change_at is not None:
-        return state.flap.last_change_at + snap.flap.quiet  # when the held resolve may go out
+        return ends_at if ends_at is not None else alert.last_seen + snap.expiry.timeout(alert.source)
+    if announced and flap.flapping and flap.last_change_at is not None:
+        return flap.last_change_at + snap.flap.quiet  # when the held resolve may go out
     return None
 
 
@@ -261,11 +270,11 @@ def expire(state: Tracked, now: datetime) -> tuple[Tracked, bool] | None:
     if state.expires_at is None or now < state.expires_at:
         return None
     at = state.expires_at
-    quiet = replace(state.flap, flapping=False, changes=())
+    quiet = evolve(state.flap, flapping=False, changes=())
     if state.alert.firing:
-        alert = replace(state.alert, firing=False, last_seen=max(state.alert.last_seen, at))
-        state = replace(state, alert=alert, expired=True)
-    after = replace(state, flap=quiet, expires_at=None)
+        alert = evolve(state.alert, firing=False, last_seen=max(state.alert.last_seen, at))
+        state = evolve(state, alert=alert, expired=True)
+    after = evolve(state, flap=quiet, expires_at=None)
     if not state.announced:
         return after, False
-    return replace(after, announced=False), True
+    return evolve(after, announced=False), True

@@ -6,8 +6,10 @@ now, counted from 1. Either way the fingerprint, and so the state, stays the sam
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from services.shared.frozen import evolve
 
 # How many recent event ids each alert remembers, to drop copies a producer retry wrote twice.
 RECENT_EVENTS = 32
@@ -52,13 +54,14 @@ def observe(
     """The state after one observation. A resolve for an alert never seen firing leaves nothing to track."""
     if state is not None and obs.event_id in state.recent_event_ids:
         return state
+    recent = ((state.recent_event_ids if state is not None else ()) + (obs.event_id,))[-RECENT_EVENTS:]
     if obs.firing:
-        state = _fire(state, fingerprint, obs, reopen_window)
-    elif state is not None and state.firing:
-        state = replace(state, firing=False, last_seen=obs.at)
+        return _fire(state, fingerprint, obs, reopen_window, recent)
     if state is None:
         return None
-    return replace(state, recent_event_ids=(state.recent_event_ids + (obs.event_id,))[-RECENT_EVENTS:])
+    if state.firing:
+        return evolve(state, firing=False, last_seen=obs.at, recent_event_ids=recent)
+    return evolve(state, recent_event_ids=recent)
 
 
 def resumes(state: AlertState, at: datetime, reopen_window: timedelta) -> bool:
@@ -66,7 +69,9 @@ def resumes(state: AlertState, at: datetime, reopen_window: timedelta) -> bool:
     return not state.firing and at - state.last_seen < reopen_window
 
 
-def _fire(state: AlertState | None, fingerprint: str, obs: Observation, reopen_window: timedelta) -> AlertState:
+def _fire(
+    state: AlertState | None, fingerprint: str, obs: Observation, reopen_window: timedelta, recent: tuple[str, ...]
+) -> AlertState:
     shown = {
         "severity": obs.severity,
         "title": obs.title,
@@ -74,13 +79,14 @@ def _fire(state: AlertState | None, fingerprint: str, obs: Observation, reopen_w
         "source": obs.source,
         "labels": obs.labels,
         "last_seen": obs.at,
+        "recent_event_ids": recent,
     }
     if state is None:
         return AlertState(fingerprint=fingerprint, firing=True, first_seen=obs.at, occurrences=1, sequence=0, **shown)
     if not state.firing and not resumes(state, obs.at, reopen_window):  # a new occurrence: counted afresh
-        return replace(state, firing=True, first_seen=obs.at, occurrences=1, **shown)
+        return evolve(state, firing=True, first_seen=obs.at, occurrences=1, **shown)
     # A duplicate, or a re-fire inside the reopen window: the occurrence goes on.
-    return replace(state, firing=True, occurrences=state.occurrences + 1, **shown)
+    return evolve(state, firing=True, occurrences=state.occurrences + 1, **shown)
 
 
 def next_sequence(previous: int, caused_at: datetime) -> int:

@@ -7,9 +7,9 @@ alerts themselves (received_at, endsAt), so replaying the topic rebuilds the sam
 
 import logging
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -18,6 +18,8 @@ from google.protobuf.message import DecodeError
 
 from services.shared import kafka
 from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert
+from services.shared.contracts.timestamps import utc
+from services.shared.frozen import evolve
 from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
@@ -42,7 +44,7 @@ def decode(record: ConsumerRecord) -> Alert:
 
 
 def received_at(alert: Alert) -> datetime:
-    return alert.received_at.ToDatetime(tzinfo=UTC)
+    return utc(alert.received_at)
 
 
 def observation(alert: Alert) -> Observation:
@@ -59,13 +61,26 @@ def observation(alert: Alert) -> Observation:
 
 
 def sighting(alert: Alert) -> Sighting:
-    ends_at = alert.ends_at.ToDatetime(tzinfo=UTC) if alert.HasField("ends_at") else None
+    ends_at = utc(alert.ends_at) if alert.HasField("ends_at") else None
     firing = alert.status == AlertStatus.ALERT_STATUS_FIRING
     return Sighting(observation(alert), ends_at if firing else None)
 
 
+_SERVICES: "weakref.WeakKeyDictionary[Cmdb, dict[str, str]]" = weakref.WeakKeyDictionary()
+
+
 def business_service(cmdb: Cmdb, ci_id: str | None) -> str:
-    """The business service the CI (or, failing that, its infrastructure root) is part of."""
+    """The business service the CI (or, failing that, its infrastructure root) is part of; remembered per CMDB
+    snapshot (which never changes once built), as every emission asks."""
+    if not ci_id:
+        return _business_service(cmdb, ci_id)
+    known = _SERVICES.setdefault(cmdb, {})
+    if (found := known.get(ci_id)) is None:
+        found = known[ci_id] = _business_service(cmdb, ci_id)
+    return found
+
+
+def _business_service(cmdb: Cmdb, ci_id: str | None) -> str:
     for candidate in (ci_id, cmdb.infrastructure_root(ci_id) if ci_id else None):
         if not candidate:
             continue
@@ -220,7 +235,7 @@ async def apply(
 
 
 def _numbered(t: Tracked, sequence: int) -> Tracked:
-    return replace(t, alert=replace(t.alert, sequence=sequence))
+    return evolve(t, alert=evolve(t.alert, sequence=sequence))
 
 
 def _cause_at(cause: Alert | None) -> datetime | None:

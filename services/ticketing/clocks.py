@@ -8,8 +8,10 @@ share reached is kept on the incident, so each fires once and a breach is never 
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from services.shared.frozen import evolve
 
 from . import sla
 from .escalation import EscalationPolicy, escalate
@@ -37,11 +39,53 @@ class ClockView:
 
 
 def clocks(incident: Incident, rules: SlaRules) -> tuple[sla.SlaClock, sla.SlaClock]:
+    pair = _pair(incident, rules)
+    return pair.response, pair.resolution
+
+
+@dataclass(frozen=True, slots=True)
+class _Clocks:
+    """An incident's two clocks, and their due instants as asked (each a walk over pauses and the calendar)."""
+
+    response: sla.SlaClock
+    resolution: sla.SlaClock
+    due: dict[tuple[str, float], datetime | None]
+
+    def due_at(self, clock: sla.SlaClock, share: float = 1.0) -> datetime | None:
+        key = (clock.kind.value, share)
+        if key not in self.due:
+            self.due[key] = sla.due_at(clock, share)
+        return self.due[key]
+
+
+# The clocks depend on a few fields that change rarely (priority, opened, responded, resolved, closed, pauses)
+# while a busy incident changes with every alert: built once per distinct set, the last _CACHED sets kept.
+_CACHED = 4096
+_cache: dict[tuple, _Clocks] = {}
+
+
+def _pair(incident: Incident, rules: SlaRules) -> _Clocks:
     policy = rules.policy(incident.priority)
     finished = incident.resolved_at or incident.closed_at
-    response = sla.SlaClock.response(policy, incident.opened_at, incident.responded_at or finished)
-    resolution = sla.SlaClock.resolution(policy, incident.opened_at, _clipped(incident), finished)
-    return response, resolution
+    pauses = _clipped(incident)
+    key = (id(policy), incident.opened_at, incident.responded_at, finished, pauses)
+    pair = _cache.get(key)
+    # Keyed by the policy's identity (hashing a calendar is dear); what the clocks take from the policy is checked
+    # too, so a policy collected and its id reused never finds clocks other than its own.
+    if pair is None or (pair.response.target, pair.resolution.target, pair.response.calendar) != (
+        policy.response,
+        policy.resolution,
+        policy.calendar,
+    ):
+        pair = _Clocks(
+            sla.SlaClock.response(policy, incident.opened_at, incident.responded_at or finished),
+            sla.SlaClock.resolution(policy, incident.opened_at, pauses, finished),
+            {},
+        )
+        if len(_cache) >= _CACHED:
+            _cache.clear()
+        _cache[key] = pair
+    return pair
 
 
 def _clipped(incident: Incident) -> tuple[sla.Pause, ...]:
@@ -54,14 +98,15 @@ def _clipped(incident: Incident) -> tuple[sla.Pause, ...]:
 def tick(change: Change, now: datetime, rules: SlaRules) -> Change:
     """The change with the SLA events crossed by `now` (each followed by its escalations) and the next check."""
     incident = change.incident
-    response, resolution = clocks(incident, rules)
+    pair = _pair(incident, rules)
+    response, resolution = pair.response, pair.resolution
     reached = (incident.response_reached, incident.resolution_reached)
     evaluations = [
         sla.evaluate(c, now, r, rules.thresholds) for c, r in zip((response, resolution), reached, strict=True)
     ]
     crossed = sorted(
         ((signal, clock) for clock, e in zip((response, resolution), evaluations, strict=True) for signal in e.signals),
-        key=lambda pair: (sla.due_at(pair[1], pair[0].threshold) or now, pair[0].threshold),
+        key=lambda pair_: (pair.due_at(pair_[1], pair_[0].threshold) or now, pair_[0].threshold),
     )
     events: list[Event] = []
     for signal, _ in crossed:
@@ -70,37 +115,42 @@ def tick(change: Change, now: datetime, rules: SlaRules) -> Change:
         events.append(Event(kind, sla_clock=clock_name, sla_threshold=signal.threshold))
         for e in escalate(signal, incident.assignment_group or None, rules.escalation):
             events.append(Event("escalated", clock_name, signal.threshold, e.group, e.level))
-    marked = replace(
+    recorded = (evaluations[0].recorded, evaluations[1].recorded)
+    # The marks move the next check only; the clocks stay those of `incident`.
+    marked = evolve(
         incident,
-        response_reached=evaluations[0].recorded,
-        resolution_reached=evaluations[1].recorded,
+        response_reached=recorded[0],
+        resolution_reached=recorded[1],
+        sla_check_at=_next_check(pair, recorded, rules),
     )
-    marked = replace(marked, sla_check_at=next_check(marked, rules))
     return with_events(change, marked, tuple(events))
 
 
 def next_check(incident: Incident, rules: SlaRules) -> datetime | None:
     """When the next threshold of a running clock falls due; None when nothing can cross before a change."""
-    response, resolution = clocks(incident, rules)
+    return _next_check(_pair(incident, rules), (incident.response_reached, incident.resolution_reached), rules)
+
+
+def _next_check(pair: _Clocks, reached: tuple[float, float], rules: SlaRules) -> datetime | None:
     due = []
-    for clock, reached in ((response, incident.response_reached), (resolution, incident.resolution_reached)):
+    for clock, mark in zip((pair.response, pair.resolution), reached, strict=True):
         if clock.stopped_at is not None:
             continue  # evaluated at the change that stopped it
-        upcoming = [t for t in (*rules.thresholds.warnings, rules.thresholds.breach) if t > reached]
-        at = sla.due_at(clock, upcoming[0]) if upcoming else None
+        upcoming = [t for t in (*rules.thresholds.warnings, rules.thresholds.breach) if t > mark]
+        at = pair.due_at(clock, upcoming[0]) if upcoming else None
         if at is not None:
             due.append(at)
     return min(due, default=None)
 
 
 def views(incident: Incident, now: datetime, rules: SlaRules) -> dict[str, ClockView]:
-    response, resolution = clocks(incident, rules)
+    pair = _pair(incident, rules)
     out = {}
-    for clock, reached in ((response, incident.response_reached), (resolution, incident.resolution_reached)):
+    for clock, reached in ((pair.response, incident.response_reached), (pair.resolution, incident.resolution_reached)):
         state = sla.state(clock, now, rules.thresholds, reached)
         out[clock.kind.value] = ClockView(
             target_seconds=clock.target.total_seconds(),
-            due_at=sla.due_at(clock),
+            due_at=pair.due_at(clock),
             state=state.value,
             breached=max(reached, sla.fraction(clock, now)) >= rules.thresholds.breach,
         )

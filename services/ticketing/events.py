@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.shared.contracts import IncidentEvent
 
-from .clocks import SlaRules, views
+from .clocks import ClockView, SlaRules, views
 from .incident import Change, Event, Incident
 
 
@@ -25,14 +25,21 @@ def incident_events(change: Change, rules: SlaRules, cause: Cause = NO_CAUSE) ->
     """One message per event of the change; `sequence` is the incident's version after that event."""
     first = change.incident.version - len(change.events) + 1
     previous_priority = change.before.priority if change.before else 0
+    clocks = views(change.incident, change.incident.updated_at, rules)  # one incident state: the same for each
     return [
-        _message(change, event, first + n, n == 0, previous_priority, rules, cause)
+        _message(change, event, first + n, n == 0, previous_priority, clocks, cause)
         for n, event in enumerate(change.events)
     ]
 
 
 def _message(
-    change: Change, event: Event, sequence: int, leads: bool, previous_priority: int, rules: SlaRules, cause: Cause
+    change: Change,
+    event: Event,
+    sequence: int,
+    leads: bool,
+    previous_priority: int,
+    clocks: dict[str, ClockView],
+    cause: Cause,
 ) -> IncidentEvent:
     i = change.incident
     m = IncidentEvent(
@@ -48,14 +55,14 @@ def _message(
         escalation_level=event.escalation_level,
         previous_priority=previous_priority if event.type == "priority_changed" else 0,
     )
-    _fill(m, i, rules)
+    _fill(m, i, clocks)
     m.occurred_at.FromDatetime(i.updated_at)
     if cause.received_at is not None:
         m.cause_received_at.FromDatetime(cause.received_at)
     return m
 
 
-def _fill(m: IncidentEvent, i: Incident, rules: SlaRules) -> None:
+def _fill(m: IncidentEvent, i: Incident, clocks: dict[str, ClockView]) -> None:
     m.incident_id, m.number, m.title, m.status = i.id, i.number or "", i.title, i.status
     m.priority, m.impact, m.urgency, m.group_key = i.priority, i.impact, i.urgency, i.group_key
     m.alert_count, m.description, m.ci_id, m.ci_name = i.alert_count, i.description, i.ci_id, i.ci_name
@@ -72,7 +79,6 @@ def _fill(m: IncidentEvent, i: Incident, rules: SlaRules) -> None:
     ):
         if value is not None:
             getattr(m, name).FromDatetime(value)
-    clocks = views(i, i.updated_at, rules)
     for name, clock in (("response_due_at", clocks["response"]), ("resolution_due_at", clocks["resolution"])):
         if clock.due_at is not None:
             getattr(m, name).FromDatetime(clock.due_at)

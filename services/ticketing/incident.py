@@ -13,8 +13,10 @@ Rules, per group key (the incident of a group is its latest one):
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from services.shared.frozen import evolve
 
 from . import priority as itil
 from .lifecycle import OPEN_STATES, Action, IncidentStatus, transition
@@ -211,7 +213,7 @@ def _reopen(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
     at = max(u.at, current.updated_at)
     assert current.resolved_at is not None
     status = transition(IncidentStatus(current.status), Action.REOPEN)
-    reopened = replace(
+    reopened = evolve(
         current,
         status=status.value,
         resolved_at=None,
@@ -230,7 +232,7 @@ def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
     incident = change.incident
     if any(m.firing for m in incident.members.values()) or incident.priority not in policy.auto_resolve:
         return change
-    resolved = replace(
+    resolved = evolve(
         incident,
         status=transition(IncidentStatus(incident.status), Action.AUTO_RESOLVE).value,
         resolved_at=at,
@@ -238,7 +240,7 @@ def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
         resolution_code="auto-resolved",
         resolution_notes="Every alert of the incident resolved.",
     )
-    return replace(change, incident=resolved, events=(Event("resolved"), *change.events[1:]))
+    return evolve(change, incident=resolved, events=(Event("resolved"), *change.events[1:]))
 
 
 def _with_member(
@@ -251,7 +253,7 @@ def _with_member(
     kind: str,
 ) -> Change:
     before = current.members.get(u.fingerprint)
-    incident = replace(
+    incident = evolve(
         base,
         members={**base.members, u.fingerprint: member},
         alert_count=base.alert_count + _new_occurrences(before, member),
@@ -273,7 +275,7 @@ def _new_occurrences(before: Member | None, after: Member) -> int:
 def _carried(incident: Incident, u: AlertUpdate) -> Incident:
     """What the incident learns from an alert: first known value wins; a person's assignment is never undone."""
     root = incident.ci_id or u.root_ci_id or u.ci_id
-    return replace(
+    return evolve(
         incident,
         ci_id=root,
         ci_name=incident.ci_name or (u.ci_name if u.ci_id == root else ""),
@@ -292,7 +294,7 @@ def _derived(incident: Incident, policy: IncidentPolicy) -> Incident:
     members = incident.members.values()
     firing = [m for m in members if m.firing]
     impact, urgency = assess(incident, firing)
-    return replace(
+    return evolve(
         incident,
         impact=int(impact),
         urgency=int(urgency),
@@ -332,11 +334,11 @@ def describe(members: Mapping[str, Member]) -> str:
 def versioned(change: Change) -> Change:
     """Each event is one version of the incident: its sequence on incidents.events, gap-free."""
     base = change.before.version if change.before else 0
-    return replace(change, incident=replace(change.incident, version=base + len(change.events)))
+    return evolve(change, incident=evolve(change.incident, version=base + len(change.events)))
 
 
 def with_events(change: Change, incident: Incident, events: tuple[Event, ...]) -> Change:
-    return replace(change, incident=incident, events=change.events + events)
+    return evolve(change, incident=incident, events=change.events + events)
 
 
 _AUDITED = (

@@ -4,7 +4,6 @@ rows and audit trail, the applied sequences and the consumer offsets."""
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -12,6 +11,7 @@ from google.protobuf.message import DecodeError
 
 from services.shared import kafka
 from services.shared.contracts import AlertStatus, CorrelatedAlert
+from services.shared.contracts.timestamps import utc
 from services.shared.postgres import save_offsets
 
 from . import metrics, recording, store
@@ -36,8 +36,8 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
         severity=ca.severity,
         title=ca.title,
         description=ca.description,
-        at=ca.last_seen.ToDatetime(tzinfo=UTC),
-        first_seen=ca.first_seen.ToDatetime(tzinfo=UTC) if ca.HasField("first_seen") else None,
+        at=utc(ca.last_seen),
+        first_seen=utc(ca.first_seen) if ca.HasField("first_seen") else None,
         ci_id=ca.ci_id,
         root_ci_id=ca.root_ci_id,
         ci_name=ca.ci_name,
@@ -51,7 +51,7 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
         during_change=ca.during_change,
         flapping=ca.flapping,
     )
-    received = ca.cause_received_at.ToDatetime(tzinfo=UTC) if ca.HasField("cause_received_at") else None
+    received = utc(ca.cause_received_at) if ca.HasField("cause_received_at") else None
     return update, Cause(ca.cause_event_id, received)
 
 
