@@ -1,4 +1,4 @@
-"""The severity tables per format, exactly as documented (docs/ingest-correlator-readme-notes.md)."""
+"""The severity tables per format, exactly as documented (README "Severity mapping", docs/ingest-and-correlator.md)."""
 
 import pytest
 
