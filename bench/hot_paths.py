@@ -30,8 +30,7 @@ from services.correlator import pipeline as correlator_pipeline
 from services.correlator import store as correlator_store
 from services.correlator.binding import MatchRules
 from services.correlator.cmdb import CI, Cmdb, Relationship
-from services.correlator.correlation import Snapshot, Tracked, correlate
-from services.correlator.dedup import next_sequence
+from services.correlator.correlation import Snapshot, Tracked
 from services.correlator.known_errors import KnownErrorCatalog
 from services.correlator.store import known_error
 from services.correlator.windows import WindowIndex
@@ -115,23 +114,8 @@ def correlator_path(normalized: list[Any], snap: Snapshot) -> tuple[Callable[[],
                 by_fingerprint[alert.fingerprint].append(alert)
             sightings = {fp: [correlator_pipeline.sighting(a) for a in alerts] for fp, alerts in by_fingerprint.items()}
             causes = {fp: alerts[-1] for fp, alerts in by_fingerprint.items()}
-            changed, out = [], []
-            for fp in sorted(sightings, key=lambda f: (sightings[f][0].observation.at, f)):
-                before = states.get(fp)
-                after, emissions = correlate(before, fp, sightings[fp], groups, snap)
-                if after is None or after == before:
-                    continue
-                sequence = before.alert.sequence if before else 0
-                for state, caused_at in emissions:
-                    sequence = next_sequence(sequence, caused_at)
-                    t = correlator_pipeline._numbered(state, sequence)
-                    cause = causes[fp]
-                    out.append(
-                        correlator_pipeline.emission(
-                            t, snap, groups, cause.event_id, correlator_pipeline._cause_at(cause)
-                        )
-                    )
-                changed.append(correlator_pipeline._numbered(after, sequence))
+            changed, emitted_states = correlator_pipeline.correlate_batch(states, sightings, groups, snap)
+            out = correlator_pipeline.emissions(emitted_states, snap, groups, causes)
             for t in changed:
                 states[t.alert.fingerprint] = t
             _store_rows(changed)

@@ -40,6 +40,9 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         kafka.NORMALIZED,
         settings.correlator_consumer_group,
         lambda pool, publisher: Correlation(pool, publisher, snapshots),
+        # A group's alerts sit in different partitions (keyed by fingerprint): read in time order, they are
+        # correlated in the order they happened, however the fetches fell (after a restart or a backlog).
+        time_ordered=True,
     )
     tokens = TokenRegistry.load(settings.triage_tokens, settings.triage_token_file)
     stopping = asyncio.Event()

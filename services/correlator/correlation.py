@@ -151,7 +151,7 @@ def correlate(
     not, so an alert that fired and resolved inside one batch still reaches ticketing as both, exactly as it
     would with other batch boundaries. `groups` (group key -> current instance) is updated in place."""
     state, emissions = before, []
-    for run in _status_runs(before, sightings):
+    for run in status_runs(before, sightings):
         start, changed_at = state, None
         for sighting in run:
             after = _sight(state, fingerprint, sighting, groups, snap)
@@ -166,7 +166,7 @@ def correlate(
     return state, emissions
 
 
-def _status_runs(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
+def status_runs(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
     """Sightings cut where the status they report changes (firing <-> resolved)."""
     runs: list[list[Sighting]] = []
     status = before.alert.firing if before else None

@@ -25,7 +25,7 @@ from services.shared.postgres import save_offsets
 from . import heartbeats, metrics, store
 from .binding import bind
 from .cmdb import Cmdb
-from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire
+from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire, status_runs
 from .dedup import Observation, next_sequence
 from .grouping import group_key_for
 from .snapshots import SnapshotCache
@@ -211,27 +211,62 @@ async def apply(
     states = await store.load(conn, list(sightings))
     groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
     loaded = dict(groups)
-    changed, emitted = [], []
-    # In the alerts' own time order (then by fingerprint), so group instances open and continue as they would
-    # had each alert come alone, whatever the batch boundaries of a replay.
-    for fingerprint in sorted(sightings, key=lambda fp: (sightings[fp][0].observation.at, fp)):
-        before = states.get(fingerprint)
-        after, emissions = correlate(before, fingerprint, sightings[fingerprint], groups, snap)
-        if after is None or after == before:
-            continue
-        sequence = before.alert.sequence if before else 0
-        for state, caused_at in emissions:
-            sequence = next_sequence(sequence, caused_at)
-            emitted.append(_numbered(state, sequence))
-        changed.append(_numbered(after, sequence))
-    for t in emitted:
-        cause = causes.get(t.alert.fingerprint)
-        outgoing.append(emission(t, snap, groups, cause.event_id if cause else "", _cause_at(cause)))
-        metrics.DURING_CHANGE.inc(t.during_change)
+    changed, emitted = correlate_batch(states, sightings, groups, snap)
+    outgoing += emissions(emitted, snap, groups, causes)
+    metrics.DURING_CHANGE.inc(sum(1 for t, _ in emitted if t.during_change))
     metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
     await store.save(conn, changed)
     await store.save_links(conn, changed)
     await store.save_groups(conn, [g for k, g in groups.items() if loaded.get(k) != g])
+
+
+Emission = tuple[Tracked, OpenGroup | None]  # a state to emit, and its group as it was then
+
+
+def correlate_batch(
+    states: dict[str, Tracked], sightings: dict[str, list[Sighting]], groups: dict[str, OpenGroup], snap: Snapshot
+) -> tuple[list[Tracked], list[Emission]]:
+    """The batch's changed states, and its emissions numbered and in the order of their causes' times. Each
+    fingerprint's sightings are cut where their status changes, and the pieces of all fingerprints correlated in
+    the order they began: group instances open and continue, and a group's alerts change status, as they
+    happened, whatever the batch boundaries. `groups` is updated. No I/O."""
+    current: dict[str, Tracked | None] = {fp: states.get(fp) for fp in sightings}
+    sequences = {fp: t.alert.sequence if t else 0 for fp, t in current.items()}
+    emitted: list[tuple[datetime, Tracked, OpenGroup | None]] = []
+    for fingerprint, piece in _pieces(states, sightings):
+        after, caused = correlate(current[fingerprint], fingerprint, piece, groups, snap)
+        for state, caused_at in caused:
+            sequences[fingerprint] = next_sequence(sequences[fingerprint], caused_at)
+            emitted.append((caused_at, _numbered(state, sequences[fingerprint]), groups.get(state.group_key)))
+        current[fingerprint] = after
+    unchanged = {fp for fp, after in current.items() if after is None or after == states.get(fp)}
+    changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and fp not in unchanged]
+    emitted.sort(key=lambda e: e[0])  # stable: one fingerprint's emissions keep their order
+    return changed, [(t, group) for _, t, group in emitted if t.alert.fingerprint not in unchanged]
+
+
+def _pieces(states: dict[str, Tracked], sightings: dict[str, list[Sighting]]) -> list[tuple[str, list[Sighting]]]:
+    pieces = []
+    for fingerprint, items in sightings.items():
+        start = None
+        for run in status_runs(states.get(fingerprint), items):
+            at = run[0].observation.at
+            start = at if start is None else max(start, at)  # a fingerprint's pieces keep their order
+            pieces.append((start, fingerprint, len(pieces), run))
+    pieces.sort(key=lambda p: p[:3])
+    return [(fingerprint, run) for _, fingerprint, _, run in pieces]
+
+
+def emissions(
+    emitted: list[Emission], snap: Snapshot, groups: dict[str, OpenGroup], causes: dict[str, Alert]
+) -> list[kafka.Outgoing]:
+    """The CorrelatedAlerts of a batch; each shows its group (affected CIs) as it was when the state was reached."""
+    out = []
+    for t, group in emitted:
+        cause = causes.get(t.alert.fingerprint)
+        seen = {t.group_key: group} if group is not None else {}
+        out.append(emission(t, snap, seen, cause.event_id if cause else "", _cause_at(cause)))
+    return out
 
 
 def _numbered(t: Tracked, sequence: int) -> Tracked:

@@ -33,6 +33,13 @@ SOURCES: dict[str, Source] = {
 def normalized_messages(alerts: Sequence[Alert]) -> list[kafka.Outgoing]:
     """alerts.normalized records: keyed by fingerprint so one correlator instance owns each alert."""
     return [
-        kafka.Outgoing(kafka.NORMALIZED, a.fingerprint.encode(), a.SerializeToString(), [("source", a.source.encode())])
+        kafka.Outgoing(
+            kafka.NORMALIZED,
+            a.fingerprint.encode(),
+            a.SerializeToString(),
+            [("source", a.source.encode())],
+            # The record's time is the alert's receive time: the correlator merges partitions by it.
+            a.received_at.seconds * 1000 + a.received_at.nanos // 1_000_000,
+        )
         for a in alerts
     ]

@@ -43,11 +43,13 @@ class StatefulService:
         topic: str,
         group: str,
         handler: HandlerFactory,
+        time_ordered: bool = False,
     ):
         if not settings.database_url:
             raise SystemExit("DATABASE_URL is not set (`make dev` starts an embedded PostgreSQL and sets it)")
         self.settings, self.schema, self.migrations = settings, schema, migrations
         self.topic, self.group, self.handler = topic, group, handler
+        self.time_ordered = time_ordered  # merge the topic's partitions by record time (see kafka.BatchConsumer)
         self.pool: asyncpg.Pool | None = None
         self.connected = asyncio.Event()
         self.publisher = kafka.Publisher(settings, timeout=10.0)
@@ -75,6 +77,7 @@ class StatefulService:
             self.handler(self.pool, self.publisher),
             poison=self._dead_letter,
             transient=transient,
+            time_ordered=self.time_ordered,
         )
         await self.consumer.run()
 

@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge
 
 from .backoff import retry_forever
 from .settings import KafkaSettings
+from .time_order import TimeOrder
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class Outgoing:
     key: bytes | None
     value: bytes
     headers: Headers
+    timestamp_ms: int | None = None  # the record's time; None: when it is sent
 
 
 class Publisher:
@@ -136,7 +138,10 @@ class Publisher:
 
                 futures = []
                 for m in messages:
-                    futures.append(await producer.send(m.topic, m.value, key=m.key, headers=m.headers))
+                    sent = await producer.send(
+                        m.topic, m.value, key=m.key, headers=m.headers, timestamp_ms=m.timestamp_ms
+                    )
+                    futures.append(sent)
                     futures[-1].add_done_callback(acknowledged)
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
@@ -203,22 +208,24 @@ class _SeekToStored(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self._batch.applying:
-            pass
+            self._batch.forget_buffered()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         async with self._batch.applying:
             # The database, not the broker, says what has been applied: resume exactly after it.
             stored = await retry_forever(lambda: self._store.load(assigned), "load offsets")
+            self._batch.forget_buffered()
             for tp, offset in stored.items():
                 self._consumer.seek(tp, offset)
             log.info("assigned %s; resuming from stored offsets %s", sorted(assigned), stored)
 
 
-async def _rewind_recreated(consumer: AIOKafkaConsumer, fetched: Iterable[TopicPartition]) -> None:
+async def _rewind_recreated(consumer: AIOKafkaConsumer, fetched: Iterable[TopicPartition]) -> set[TopicPartition]:
     """A position past the end of the log means the topic was recreated (a memory broker restarted) after we
     applied that far: read it from the start. The end is the high watermark of the latest fetch, not ListOffsets,
     which the dev broker (Tansu) answers short of the end (one past the last batch's base offset): trusting it
     replayed whole partitions after every restart."""
+    rewound = set()
     for tp in consumer.assignment() - set(fetched):
         end = consumer.highwater(tp)
         if end is not None and (position := await consumer.position(tp)) > end:
@@ -226,17 +233,26 @@ async def _rewind_recreated(consumer: AIOKafkaConsumer, fetched: Iterable[TopicP
                 "position %d is past the end (%d) of %s; topic recreated, reading it from the start", position, end, tp
             )
             await consumer.seek_to_beginning(tp)
+            rewound.add(tp)
+    return rewound
 
 
-async def _still_current(consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]) -> list:
+async def _still_current(
+    consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
+) -> dict[TopicPartition, list[ConsumerRecord]]:
     """The fetched records, in partition order, less those a rebalance since the fetch made stale: their partition
     went elsewhere, or its position was set again from the store; either way they are fetched again from there."""
-    records: list[ConsumerRecord] = []
+    current = {}
     for tp in sorted(batches, key=lambda t: t.partition):
         fetched = batches[tp]
         if fetched and tp in consumer.assignment() and await consumer.position(tp) == fetched[-1].offset + 1:
-            records += fetched
-    return records
+            current[tp] = fetched
+    return current
+
+
+async def _at_end(consumer: AIOKafkaConsumer, tp: TopicPartition) -> bool:
+    end = consumer.highwater(tp)
+    return end is not None and await consumer.position(tp) >= end
 
 
 BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]
@@ -269,10 +285,16 @@ class BatchConsumer:
         poll_ms: int = 50,
         poison: PoisonHandler | None = None,
         transient: Transient = lambda _: True,
+        time_ordered: bool = False,
+        max_wait: float = 1.0,
     ):
         self._settings, self._topic, self._group = settings, topic, group
         self._store, self._handler = store, handler
         self._poison, self._transient = poison, transient
+        # time_ordered: the partitions' records are merged by record timestamp (services.shared.time_order); a
+        # partition that brings nothing for `max_wait` seconds while not read to its end stops holding the rest.
+        self._order, self._max_wait = (TimeOrder() if time_ordered else None), max_wait
+        self._stalled_since: float | None = None
         self._max_records, self._poll_ms = max_records, poll_ms
         self._stopping = asyncio.Event()
         self.healthy_reason: str | None = "starting"
@@ -284,9 +306,10 @@ class BatchConsumer:
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
-                await _rewind_recreated(consumer, batches)
+                rewound = await _rewind_recreated(consumer, batches)
                 async with self.applying:
-                    records = await _still_current(consumer, batches)
+                    self.forget_buffered(rewound)
+                    records = await self._next(consumer, await _still_current(consumer, batches))
                     if records:
                         await self._apply(records)
                 if records:
@@ -297,6 +320,44 @@ class BatchConsumer:
                 self._report_lag(consumer, applied)
         finally:
             await _quietly(consumer.stop())
+
+    def forget_buffered(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        """Records fetched but not applied are dropped when their partitions' positions are set again."""
+        if self._order is not None:
+            self._order.forget(partitions)
+
+    async def _next(
+        self, consumer: AIOKafkaConsumer, fetched: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> list[ConsumerRecord]:
+        """The next batch to apply: as fetched, or merged by time across partitions."""
+        if self._order is None:
+            return [r for records in fetched.values() for r in records]
+        for tp, records in fetched.items():
+            self._order.add(tp, records)
+        assigned = consumer.assignment()
+        caught_up = {tp for tp in assigned if await _at_end(consumer, tp)}
+        records = self._order.take(self._max_records, assigned - caught_up, caught_up)
+        now = asyncio.get_running_loop().time()
+        if records or not any(self._order.buffered(tp) for tp in assigned):
+            self._stalled_since = None
+        elif self._stalled_since is None:
+            self._stalled_since = now
+        elif now - self._stalled_since > self._max_wait:
+            # A partition that should have more brings nothing (a slow leader): the others go on without it.
+            records = self._order.take(self._max_records, set(), set(assigned))
+            self._stalled_since = None
+        self._pause_full(consumer, assigned)
+        return records
+
+    def _pause_full(self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]) -> None:
+        """Memory stays bounded: a partition far ahead of the others stops being fetched until they catch up."""
+        assert self._order is not None
+        full = {tp for tp in assigned if self._order.buffered(tp) >= 4 * self._max_records}
+        paused = consumer.paused()
+        if full - paused:
+            consumer.pause(*(full - paused))
+        if (paused & assigned) - full:
+            consumer.resume(*((paused & assigned) - full))
 
     def _report_lag(self, consumer: AIOKafkaConsumer, applied: Offsets) -> None:
         """Records between what this instance applied and the end of its partitions, from fetch metadata."""

@@ -30,6 +30,21 @@ def find(stack, title: str) -> dict | None:
     return next((i for i in items if i["title"] == title), None)
 
 
+def correlated(fingerprint: str, title: str, group_key: str = "") -> CorrelatedAlert:
+    ca = CorrelatedAlert(
+        event_id=str(uuid.uuid4()),
+        sequence=1,
+        group_key=group_key or f"alert:{fingerprint}",
+        fingerprint=fingerprint,
+        status=AlertStatus.ALERT_STATUS_FIRING,
+        severity=Severity.SEVERITY_MAJOR,
+        title=title,
+        occurrences=1,
+    )
+    ca.last_seen.FromDatetime(datetime.now(UTC))
+    return ca
+
+
 def send(stack, topic: str, *messages: tuple[str, bytes]) -> None:
     asyncio.run(produce(stack.kafka, topic, [(key.encode(), value, []) for key, value in messages]))
 
@@ -44,17 +59,7 @@ def test_a_copy_of_an_alert_event_is_counted_once(stack):
 
 def test_a_redelivered_correlated_alert_changes_nothing(stack):
     title, fp = f"redelivered-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    ca = CorrelatedAlert(
-        event_id=str(uuid.uuid4()),
-        sequence=1,
-        group_key=f"alert:{fp}",
-        fingerprint=fp,
-        status=AlertStatus.ALERT_STATUS_FIRING,
-        severity=Severity.SEVERITY_MAJOR,
-        title=title,
-        occurrences=1,
-    )
-    ca.last_seen.FromDatetime(datetime.now(UTC))
+    ca = correlated(fp, title)
     later = CorrelatedAlert()
     later.CopyFrom(ca)
     later.sequence, later.occurrences = 2, 5
@@ -68,17 +73,7 @@ def test_a_redelivered_correlated_alert_changes_nothing(stack):
     )
     incident = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 5 and i)
     marker_fp = uuid.uuid4().hex
-    marker = CorrelatedAlert(
-        event_id=str(uuid.uuid4()),
-        sequence=1,
-        group_key=ca.group_key,
-        fingerprint=marker_fp,
-        status=AlertStatus.ALERT_STATUS_FIRING,
-        severity=Severity.SEVERITY_MAJOR,
-        title=title,
-        occurrences=1,
-    )
-    marker.last_seen.FromDatetime(datetime.now(UTC))
+    marker = correlated(marker_fp, title, group_key=ca.group_key)
     send(stack, CORRELATED, (ca.group_key, ca.SerializeToString()), (ca.group_key, marker.SerializeToString()))
     # The stale copy before the marker was skipped: the count is 5 + the marker's 1, and the version moved once.
     after = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 6 and i)
@@ -112,21 +107,6 @@ def test_poison_goes_to_the_dead_letter_topic_and_the_partition_keeps_moving(sta
     for headers in mine:
         assert headers["dlq.reason"].startswith(b"undecodable")
         assert int(headers["dlq.offset"]) >= 0 and int(headers["dlq.partition"]) >= 0
-
-
-def correlated(fingerprint: str, title: str) -> CorrelatedAlert:
-    ca = CorrelatedAlert(
-        event_id=str(uuid.uuid4()),
-        sequence=1,
-        group_key=f"alert:{fingerprint}",
-        fingerprint=fingerprint,
-        status=AlertStatus.ALERT_STATUS_FIRING,
-        severity=Severity.SEVERITY_MAJOR,
-        title=title,
-        occurrences=1,
-    )
-    ca.last_seen.FromDatetime(datetime.now(UTC))
-    return ca
 
 
 def test_a_decodable_record_the_database_refuses_is_dead_lettered_alone_and_the_rest_applied(stack):
