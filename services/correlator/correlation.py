@@ -149,9 +149,12 @@ def correlate(
     """The state after a batch's sightings of one fingerprint, in order, and what to emit: each state with the
     time of the last sighting that changed what downstream sees. Duplicates coalesce; a change of status does
     not, so an alert that fired and resolved inside one batch still reaches ticketing as both, exactly as it
-    would with other batch boundaries. `groups` (group key -> current instance) is updated in place."""
+    would with other batch boundaries. The sighting that changes the status goes out on its own, its repeats
+    after it coalesced: so ticketing learns when the alert fired or resolved, which opens, reopens and resolves
+    incidents and starts SLA clocks, from that sighting, however many repeats a batch also held.
+    `groups` (group key -> current instance) is updated in place."""
     state, emissions = before, []
-    for run in status_runs(before, sightings):
+    for run in _turns_apart(before, sightings):
         start, changed_at = state, None
         for sighting in run:
             after = _sight(state, fingerprint, sighting, groups, snap)
@@ -164,6 +167,17 @@ def correlate(
         if emit:
             emissions.append((state, changed_at or run[-1].observation.at))
     return state, emissions
+
+
+def _turns_apart(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
+    """The status runs, each run that changes the status split after its first sighting (the change itself)."""
+    pieces: list[list[Sighting]] = []
+    status = before.alert.firing if before else None
+    for run in status_runs(before, sightings):
+        turns = run[0].observation.firing != status
+        pieces += [run[:1], run[1:]] if turns and len(run) > 1 else [run]
+        status = run[-1].observation.firing
+    return pieces
 
 
 def status_runs(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:

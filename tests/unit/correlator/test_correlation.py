@@ -106,8 +106,15 @@ def test_known_error_is_matched():
 
 
 def test_duplicates_inside_a_batch_coalesce_into_one_emission_with_the_count():
+    # The first firing goes out alone (when the alert fired does not depend on what else the batch held);
+    # its eight repeats coalesce into one more emission carrying the count.
+    sightings = [seen(f"e{i}", "app-1", at=T0 + timedelta(seconds=i)) for i in range(9)]
+    after, emissions = correlate(None, "a", sightings, {}, snapshot())
+    assert [(t.alert.occurrences, at) for t, at in emissions] == [(1, T0), (9, T0 + timedelta(seconds=8))]
     states, emitted, _ = run(snapshot(), [("a", [seen(f"e{i}", "app-1") for i in range(9)])])
-    assert emitted == ["a"] and states["a"].alert.occurrences == 9
+    assert emitted == ["a", "a"] and states["a"].alert.occurrences == 9
+    more, emitted, _ = run(snapshot(), [("a", [seen(f"e{i}", "app-1") for i in range(9, 12)])], states)
+    assert emitted == ["a"] and more["a"].alert.occurrences == 12  # repeats of a firing alert: one emission
     again, emitted, _ = run(snapshot(), [("a", [seen("e3", "app-1")])], states)
     assert emitted == [] and again == states  # a copy of an applied event changes nothing
 
