@@ -3,10 +3,11 @@ No fault is involved; this is why `make chaos` finds differences even between tw
 
 1. Batching. One alert repeated five times. Delivered together, the correlator coalesces the repeats of one batch
    into one emission: the incident opens with 5 alerts. Delivered one by one: it opens with 1, then 4 updates.
-2. Partition order. Two alerts of one host (so one group, one incident) have different fingerprints, hence
-   different alerts.normalized partitions, and the correlator reads partitions at their own pace. Event time:
-   A fires, B fires, A resolves, B resolves. Read in that order the incident resolves once; with A's partition
-   ahead (A fires and resolves before B is read) it resolves, reopens and resolves again.
+2. Late arrival. Two alerts of one host (so one group, one incident) have different fingerprints, hence
+   different alerts.normalized partitions. Event time: A fires, B fires, A resolves, B resolves. The correlator
+   merges its partitions by time, so however its fetches fall it reads them in that order and the incident
+   resolves once; but when B reaches the broker only after A fired and resolved there (a sender or ingest far
+   behind on B), the incident resolves, reopens and resolves again: nothing can wait for data not yet written.
 
 Alerts go straight onto alerts.normalized, so the order the correlator reads them in is the order they are sent.
 """

@@ -4,8 +4,10 @@ import asyncio
 import time
 import uuid
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from chaos.progress import log_end_offsets
 from services.shared.kafka import client_options
 from services.shared.settings import KafkaSettings
 
@@ -85,3 +87,22 @@ def eventually(check, timeout: float = 15.0, interval: float = 0.1):
         if time.monotonic() > deadline:
             raise error
         time.sleep(interval)
+
+
+async def stored_offsets(url: str, schema: str, topic: str) -> dict[int, int]:
+    """A service's own record of what it applied: next offset per partition, from its schema."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT partition, next_offset FROM {schema}.consumer_offsets WHERE topic = $1",  # noqa: S608 - a constant
+            topic,
+        )
+        return {r["partition"]: r["next_offset"] for r in rows}
+    finally:
+        await conn.close()
+
+
+def applied_all(kafka: KafkaSettings, url: str, schema: str, topic: str) -> bool:
+    """Whether the service's stored offsets are at the true end of every non-empty partition of `topic`."""
+    ends = {p: e for p, e in asyncio.run(log_end_offsets(kafka, topic)).items() if e}
+    return asyncio.run(stored_offsets(url, schema, topic)) == ends

@@ -10,12 +10,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from chaos.parts import RestartablePostgres
-from chaos.progress import log_end_offsets
 from devstack.broker import free_port, start_broker
 from devstack.database import create_database
 from devstack.services import ServiceProcess
@@ -23,7 +21,7 @@ from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert, Sever
 from services.shared.kafka import CORRELATED, NORMALIZED, ensure_topics
 from services.shared.settings import KafkaSettings
 
-from .kafka_tools import eventually, produce, read_all
+from .kafka_tools import applied_all, eventually, produce, read_all
 
 FINGERPRINTS = 50
 BACKLOG = 25_000  # alerts sent while the database is down: ~10 MB on the broker
@@ -58,22 +56,6 @@ def rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-async def stored_offsets(url: str) -> dict[int, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT partition, next_offset FROM correlator.consumer_offsets WHERE topic = $1", NORMALIZED
-        )
-        return {r["partition"]: r["next_offset"] for r in rows}
-    finally:
-        await conn.close()
-
-
-def applied_all(kafka: KafkaSettings, url: str) -> bool:
-    ends = {p: e for p, e in asyncio.run(log_end_offsets(kafka, NORMALIZED)).items() if e}
-    return asyncio.run(stored_offsets(url)) == ends
-
-
 @pytest.fixture
 def correlator_on_own_parts(tmp_path):
     broker = start_broker(free_port(), tmp_path / "broker.log")
@@ -105,7 +87,7 @@ def test_database_outage_holds_the_batch_stays_bounded_and_resumes_exactly_once(
     run = uuid.uuid4().hex[:8]
     pid = correlator.proc.pid
     asyncio.run(produce(kafka, NORMALIZED, alerts(run, 2_000)))
-    eventually(lambda: applied_all(kafka, url), timeout=30)
+    eventually(lambda: applied_all(kafka, url, "correlator", NORMALIZED), timeout=30)
     before_mb = rss_mb(pid)
 
     pg.stop()
@@ -137,7 +119,7 @@ def test_database_outage_holds_the_batch_stays_bounded_and_resumes_exactly_once(
 
     pg.start()
     eventually(lambda: httpx.get(correlator.url + "/readyz", timeout=5).status_code == 200, timeout=30)
-    eventually(lambda: applied_all(kafka, url), timeout=45)
+    eventually(lambda: applied_all(kafka, url, "correlator", NORMALIZED), timeout=45)
     assert correlator.proc.pid == pid and correlator.proc.poll() is None, "resumed without a restart"
 
     # Exactly once: each fingerprint's last emission counts every alert sent for it, no more, no less.

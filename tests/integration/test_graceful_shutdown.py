@@ -19,7 +19,6 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from chaos.progress import log_end_offsets
 from devstack.broker import free_port, start_broker
 from devstack.database import create_database
 from devstack.services import ServiceProcess
@@ -35,7 +34,7 @@ from services.shared.kafka import (
 )
 from services.shared.settings import KafkaSettings
 
-from .kafka_tools import eventually, produce, read_all
+from .kafka_tools import applied_all, eventually, produce, read_all, stored_offsets
 
 GRACE = 5
 GROUPS, FINGERPRINTS = 5, 4
@@ -69,22 +68,6 @@ def updates(run: str, first: int, last: int) -> list[tuple[bytes, bytes, list]]:
                 ca.last_seen.FromDatetime(at)
                 items.append((key.encode(), ca.SerializeToString(), []))
     return items
-
-
-async def stored_offsets(url: str) -> dict[int, int]:
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT partition, next_offset FROM ticketing.consumer_offsets WHERE topic = $1", CORRELATED
-        )
-        return {r["partition"]: r["next_offset"] for r in rows}
-    finally:
-        await conn.close()
-
-
-def applied_all(kafka: KafkaSettings, url: str) -> bool:
-    ends = {p: e for p, e in asyncio.run(log_end_offsets(kafka, CORRELATED)).items() if e}
-    return asyncio.run(stored_offsets(url)) == ends
 
 
 class OffsetsTableLock:
@@ -153,9 +136,9 @@ def test_sigterm_finishes_the_batch_in_flight_commits_and_exits_in_time(ticketin
     ticketing, kafka, url, token, log_path = ticketing_on_own_broker
     run = uuid.uuid4().hex[:8]
     asyncio.run(produce(kafka, CORRELATED, updates(run, 1, 10)))
-    eventually(lambda: applied_all(kafka, url), timeout=30)
+    eventually(lambda: applied_all(kafka, url, "ticketing", CORRELATED), timeout=30)
 
-    before = asyncio.run(stored_offsets(url))
+    before = asyncio.run(stored_offsets(url, "ticketing", CORRELATED))
     lock = OffsetsTableLock(url)
     try:
         asyncio.run(produce(kafka, CORRELATED, updates(run, 11, 20)))
@@ -173,14 +156,14 @@ def test_sigterm_finishes_the_batch_in_flight_commits_and_exits_in_time(ticketin
     assert code in (0, -signal.SIGTERM), code
     assert took < GRACE + 3, f"exited {took:.1f}s after SIGTERM"
     assert "Application shutdown complete" in log_path.read_text()
-    after = asyncio.run(stored_offsets(url))
+    after = asyncio.run(stored_offsets(url, "ticketing", CORRELATED))
     assert after != before and all(after[p] >= o for p, o in before.items()), (
         f"the batch in flight was committed with its offsets before exiting: {before} -> {after}"
     )
 
     asyncio.run(produce(kafka, CORRELATED, updates(run, 21, 30)))
     ticketing.start().wait_healthy(60, "/readyz")
-    eventually(lambda: applied_all(kafka, url), timeout=30)
+    eventually(lambda: applied_all(kafka, url, "ticketing", CORRELATED), timeout=30)
 
     with httpx.Client(base_url=ticketing.url, headers={"Authorization": f"Bearer {token}"}, timeout=15) as client:
         items = client.get("/v1/incidents", params={"limit": 500}).json()["items"]
