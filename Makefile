@@ -71,12 +71,12 @@ ops-tools:
 clean:
 	rm -rf $(VENV) $(GEN) .run .pytest_cache
 
-# Not part of `make test`: ~5 minutes on 2 cores. Figures in bench/results/, summary in the README.
+# Not part of `make test`: ~8 minutes on 2 cores. Figures in bench/results/, summary in the README.
 bench: proto
 	$(PY) -m bench.run
 
 # Not part of `make test`: the pipeline twice on embedded parts, clean and under SIGKILLs and a PostgreSQL restart,
-# compared (docs/reliability.md). ~10 minutes on 2 cores; `make chaos CHAOS_ARGS=--quick` takes ~3.
+# compared (docs/reliability.md). ~10 minutes on 2 cores; `make chaos CHAOS_ARGS=--quick` takes ~5.
 .PHONY: chaos
 chaos: proto
 	$(PY) -m chaos $(CHAOS_ARGS)
