@@ -17,6 +17,7 @@ RELATIONSHIP_KINDS = ("runs_on", "depends_on", "part_of")
 INFRASTRUCTURE_KINDS = ("runs_on", "depends_on")
 
 _EMPTY: tuple[str, ...] = ()
+SERVICE_CLASSES = ("business_service", "business service", "service")
 
 
 class CmdbError(ValueError):
@@ -78,6 +79,7 @@ class Cmdb:
         self._downstream = downstream
         self._roots = _infrastructure_roots(cis, upstream)
         self._attribute_indexes: dict[tuple[str, ...], dict[tuple[str, ...], tuple[str, ...]]] = {}
+        self._services: dict[str, str] = {}  # business service per CI, filled as asked (every emission asks)
 
     @classmethod
     def build(cls, cis: Iterable[CI], relationships: Iterable[Relationship]) -> "Cmdb":
@@ -124,6 +126,23 @@ class Cmdb:
     def dependents(self, ci_id: str) -> frozenset[str]:
         """Every CI that transitively runs_on / depends_on / is part_of `ci_id` (excluding itself)."""
         return _reachable(ci_id, self._downstream, RELATIONSHIP_KINDS) - {ci_id}
+
+    def business_service(self, ci_id: str) -> str:
+        """The business service the CI (or, failing that, its infrastructure root) is part of; "" if none."""
+        found = self._services.get(ci_id)
+        if found is None:
+            found = self._services[ci_id] = self._business_service(ci_id)
+        return found
+
+    def _business_service(self, ci_id: str) -> str:
+        for candidate in (ci_id, self.infrastructure_root(ci_id)):
+            if not candidate:
+                continue
+            parts = sorted(t for k, t in self._upstream.get(candidate, _EMPTY) if k == "part_of")
+            services = [p for p in parts if (ci := self._cis.get(p)) and ci.ci_class.casefold() in SERVICE_CLASSES]
+            if services or parts:
+                return (services or parts)[0]
+        return ""
 
     def infrastructure_root(self, ci_id: str) -> str | None:
         """Topmost CI reached by following each CI's primary upstream link (runs_on before depends_on,

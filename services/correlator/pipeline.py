@@ -7,7 +7,6 @@ alerts themselves (received_at, endsAt), so replaying the topic rebuilds the sam
 
 import logging
 import uuid
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -24,7 +23,6 @@ from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
 from .binding import bind
-from .cmdb import Cmdb
 from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire, status_runs
 from .dedup import Observation, next_sequence
 from .grouping import group_key_for
@@ -32,7 +30,6 @@ from .snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
 _EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10")
-SERVICE_CLASSES = ("business_service", "business service", "service")
 
 
 def decode(record: ConsumerRecord) -> Alert:
@@ -64,31 +61,6 @@ def sighting(alert: Alert) -> Sighting:
     ends_at = utc(alert.ends_at) if alert.HasField("ends_at") else None
     firing = alert.status == AlertStatus.ALERT_STATUS_FIRING
     return Sighting(observation(alert), ends_at if firing else None)
-
-
-_SERVICES: "weakref.WeakKeyDictionary[Cmdb, dict[str, str]]" = weakref.WeakKeyDictionary()
-
-
-def business_service(cmdb: Cmdb, ci_id: str | None) -> str:
-    """The business service the CI (or, failing that, its infrastructure root) is part of; remembered per CMDB
-    snapshot (which never changes once built), as every emission asks."""
-    if not ci_id:
-        return _business_service(cmdb, ci_id)
-    known = _SERVICES.setdefault(cmdb, {})
-    if (found := known.get(ci_id)) is None:
-        found = known[ci_id] = _business_service(cmdb, ci_id)
-    return found
-
-
-def _business_service(cmdb: Cmdb, ci_id: str | None) -> str:
-    for candidate in (ci_id, cmdb.infrastructure_root(ci_id) if ci_id else None):
-        if not candidate:
-            continue
-        parts = sorted(n.ci_id for n in cmdb.neighbours(candidate) if n.direction == "out" and n.kind == "part_of")
-        services = [p for p in parts if (ci := cmdb.get(p)) and ci.ci_class.casefold() in SERVICE_CLASSES]
-        if services or parts:
-            return (services or parts)[0]
-    return ""
 
 
 def emission(
@@ -130,7 +102,7 @@ def emission(
     if ci is not None:
         ca.ci_name, ca.ci_class, ca.ci_criticality = ci.name, ci.ci_class, ci.criticality
         ca.support_group, ca.environment = ci.support_group, ci.environment
-        ca.service = business_service(snap.cmdb, ci.id)
+        ca.service = snap.cmdb.business_service(ci.id)
     group = groups.get(t.group_key)
     if group is not None and group.instance.id == t.group_id:
         ca.affected_ci_ids.extend(sorted(group.affected))

@@ -184,3 +184,20 @@ def test_random_graphs_with_cycles_are_consistent_and_order_independent(size, ed
         assert root == item.id or item.id in cmdb.dependents(root)  # the root is something it relies on
     ids = [c.id for c in cis]
     assert cmdb.root_cause(ids) == other.root_cause(reversed(ids))
+
+
+def test_business_service_of_a_ci_or_else_of_its_infrastructure_root():
+    cmdb = Cmdb.build(
+        [ci("host", "host"), ci("app"), ci("batch"), ci("team", "group"), ci("shop", "business_service"), ci("lone")],
+        [
+            Relationship("app", "runs_on", "host"),
+            Relationship("app", "part_of", "team"),  # not a service: a service wins over it
+            Relationship("app", "part_of", "shop"),
+            Relationship("batch", "runs_on", "host"),
+            Relationship("host", "part_of", "team"),
+        ],
+    )
+    assert cmdb.business_service("app") == "shop"
+    assert cmdb.business_service("batch") == "team"  # none of its own: its host's, service or not
+    assert cmdb.business_service("lone") == ""
+    assert cmdb.business_service("app") == "shop"  # asked again: the same answer
