@@ -10,7 +10,15 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.shared.api import ERROR_RESPONSES, ApiError, ErrorBody, FieldError, refuse_unstorable
+from services.shared.api import (
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorBody,
+    FieldError,
+    parse_json,
+    read_limited,
+    refuse_unstorable_json,
+)
 
 from . import store
 from .cmdb import CI, Relationship
@@ -92,37 +100,14 @@ async def read_body(request: Request, max_bytes: int, media_types: Iterable[str]
             f"content type must be one of {', '.join(allowed)}, got {ctype or 'none'!r}",
             [FieldError(field="content-type", reason=f"must be one of {', '.join(allowed)}")],
         )
-    declared = request.headers.get("content-length")
-    too_large = ApiError(
-        413,
-        "too_large",
-        f"request body is over the {max_bytes} byte limit",
-        [FieldError(field="body", reason=f"larger than {max_bytes} bytes")],
-    )
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large
-    return ctype, bytes(body)
+    return ctype, await read_limited(request, max_bytes)
 
 
 def parse_json_array(body: bytes) -> list[Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "malformed_json",
-            f"request body is not valid JSON: {exc}",
-            [FieldError(field="body", reason="not valid JSON")],
-        ) from None
+    data = parse_json(body)
     if not isinstance(data, list):
         raise invalid("body", "expected a JSON array")
-    if b"\\u0000" in body:  # the only way JSON spells a NUL, which PostgreSQL text cannot hold
-        refuse_unstorable(data)
+    refuse_unstorable_json(body, data)
     return data
 
 

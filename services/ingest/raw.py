@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.shared import kafka
-from services.shared.api import ApiError, FieldError, field_errors, refuse_unstorable
+from services.shared.api import ApiError, FieldError, field_errors, refuse_unstorable_json
 from services.shared.contracts import Alert
 
 from . import metrics
@@ -41,7 +41,8 @@ def normalise_record(record: ConsumerRecord, identifying: Mapping[str, frozenset
     except orjson.JSONDecodeError as exc:
         raise Undecodable(f"not valid JSON: {exc}") from None
     try:
-        refuse_unstorable(body)  # text PostgreSQL cannot hold would wedge the correlator's partition downstream
+        # Text PostgreSQL cannot hold would wedge the correlator's partition downstream.
+        refuse_unstorable_json(record.value or b"", body)
     except ApiError as exc:
         raise Undecodable(f"invalid {name} body: {_reasons(exc.fields)}") from None
     try:

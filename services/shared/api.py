@@ -113,6 +113,14 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             f"content type must be application/json, got {ctype or 'none'!r}",
             [FieldError(field="content-type", reason="must be application/json")],
         )
+    body = await read_limited(request, max_bytes)
+    data = parse_json(body)
+    refuse_unstorable_json(body, data)
+    return data
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 past `max_bytes`: by its Content-Length up front, else as it streams."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -121,8 +129,13 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """The body parsed as JSON, or 400 naming it."""
     try:
-        data = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400,
@@ -130,9 +143,13 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             f"request body is not valid JSON: {exc}",
             [FieldError(field="body", reason="not valid JSON")],
         ) from None
-    if b"\\u0000" in body:  # the only way JSON spells a NUL; orjson already refuses unpaired surrogates
+
+
+def refuse_unstorable_json(raw: bytes, data: Any) -> None:
+    """refuse_unstorable for `data` parsed by orjson from `raw`, at the cost of one byte search when `raw` has
+    no NUL: JSON can only spell one as \\u0000, and orjson already refuses unpaired surrogates."""
+    if b"\\u0000" in raw:
         refuse_unstorable(data)
-    return data
 
 
 # --- text PostgreSQL cannot store ------------------------------------------------------------------------
