@@ -364,35 +364,26 @@ def test_cmdb_bulk_import_of_100000_cis_by_csv(stack):
         assert client.get(f"/v1/cis/{run}-7").json() == host
     finally:
         # The session's correlator would otherwise rebuild 100,000 CIs on every later reference change.
-        asyncio.run(_delete_cis(stack, f"{run}-%"))
+        asyncio.run(_change_cmdb_as_another_instance(stack, "DELETE FROM cis WHERE id LIKE $1", f"{run}-%"))
 
 
-async def _delete_cis(stack, pattern: str) -> None:
+async def _change_cmdb_as_another_instance(stack, statement: str, *args) -> int:
+    """A CMDB write the way another correlator instance makes one: the change, a version bump and a NOTIFY."""
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "correlator"})
     try:
         async with conn.transaction():
-            await conn.execute("DELETE FROM cis WHERE id LIKE $1", pattern)
+            await conn.execute(statement, *args)
             version = await conn.fetchval("UPDATE cmdb_version SET version = version + 1 RETURNING version")
             await conn.execute("SELECT pg_notify('correlator_config', $1)", str(version))
+        return version
     finally:
         await conn.close()
 
 
 def test_a_cmdb_change_written_by_another_instance_is_picked_up_without_any_alert_or_api_call(stack):
     run = uuid.uuid4().hex[:8]
-
-    async def write_elsewhere() -> int:
-        conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": "correlator"})
-        try:
-            async with conn.transaction():
-                await conn.execute("INSERT INTO cis (id, name, class, criticality) VALUES ($1, $1, 'host', 3)", run)
-                version = await conn.fetchval("UPDATE cmdb_version SET version = version + 1 RETURNING version")
-                await conn.execute("SELECT pg_notify('correlator_config', $1)", str(version))
-            return version
-        finally:
-            await conn.close()
-
-    version = asyncio.run(write_elsewhere())
+    insert = "INSERT INTO cis (id, name, class, criticality) VALUES ($1, $1, 'host', 3)"
+    version = asyncio.run(_change_cmdb_as_another_instance(stack, insert, run))
 
     def snapshot_version() -> bool:
         text = stack.client("correlator").get("/metrics").text

@@ -282,7 +282,8 @@ async def test_a_claim_left_by_a_crashed_worker_goes_out_after_its_lease(api, po
 
     await until(lambda: receiver.ids() == [event.event_id])
     assert time.monotonic() - claimed_at >= 0.8 * FAST.webhook_lease_seconds
-    [delivery] = await deliveries(api, subscription, "delivered")
+    # The receiver has it before the worker records the verdict: wait for the record, not the request.
+    [delivery] = await until(lambda: deliveries(api, subscription, "delivered"))
     assert delivery["attempts"] == 2  # the crashed claim counted as an attempt
 
     # The dead worker's late verdict is fenced off by its expired lease: it changes nothing.
