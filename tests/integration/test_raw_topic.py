@@ -42,6 +42,12 @@ def test_raw_messages_are_normalised_and_poison_is_dead_lettered(stack):
     normalized = asyncio.run(read_all(stack.kafka, NORMALIZED, lambda rs: mine(rs), start=normalized_before))
     alerts = mine(normalized)
     assert len(alerts) == 1 and alerts[0].source == "alertmanager" and alerts[0].summary == f"RawAlert on raw-{run}"
+    # The record's time is the alert's receive time (the raw record's): the correlator merges partitions by it.
+    [record] = [r for r in normalized if _alert(r).labels.get("run") == run]
+    received = alerts[0].received_at
+    assert record.timestamp == received.seconds * 1000 + received.nanos // 1_000_000
+    raw = asyncio.run(read_all(stack.kafka, RAW, lambda rs: sum(r.key == key for r in rs) >= 5, start=raw_before))
+    assert record.timestamp == [r for r in raw if r.key == key][-1].timestamp  # the one good message
 
     dead = asyncio.run(
         read_all(stack.kafka, DEAD_LETTER, lambda rs: sum(r.key == key for r in rs) >= 4, start=dlq_before)
