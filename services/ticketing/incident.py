@@ -5,9 +5,12 @@ Rules, per group key (the incident of a group is its latest one):
 - A firing alert with no incident, or whose incident is closed, cancelled or resolved longer than the reopen
   window ago, opens a new incident (referencing the previous one of the group, if any).
 - An alert that starts firing while the incident is resolved within the reopen window reopens it.
-- Repeats of an alert only add to the alert count; an incident shows what its alerts show (CI, known error,
-  change, flapping) and its priority follows them (impact from the most critical CI and how many CIs and
-  services are affected, urgency from the worst firing severity), which is an event of its own.
+- Repeats of an alert only add to the alert count, and are not told: a change with no events (the count and
+  the time move, the version does not). Whatever else an alert reports is an `updated` event: an incident shows
+  what its alerts show (CI, known error, change, flapping) and its priority follows them (impact from the most
+  critical CI and how many CIs and services are affected, urgency from the worst firing severity), which is an
+  event of its own. So the events an incident gets do not depend on how many repeats reached ticketing
+  (the correlator coalesces them as its batches fall), only on what changed.
 - When every alert of an open incident has resolved, the incident auto-resolves if its priority's policy says
   so; otherwise it stays open for a human.
 """
@@ -225,9 +228,12 @@ def _reopen(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
 
 
 def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentPolicy) -> Change | None:
-    if current.members.get(u.fingerprint) == member:
+    before = current.members.get(u.fingerprint)
+    if before == member:
         return None  # the same report again
     at = max(u.at, current.updated_at)
+    if _repeats(before, member) and _carried(current, u) == current:
+        return Change(current, _counted(current, before, member, at), ())  # derived fields cannot have moved
     change = _with_member(current, current, u, member, policy, at, "updated")
     incident = change.incident
     if any(m.firing for m in incident.members.values()) or incident.priority not in policy.auto_resolve:
@@ -252,16 +258,25 @@ def _with_member(
     at: datetime,
     kind: str,
 ) -> Change:
-    before = current.members.get(u.fingerprint)
-    incident = evolve(
-        base,
-        members={**base.members, u.fingerprint: member},
-        alert_count=base.alert_count + _new_occurrences(before, member),
-        updated_at=at,
-    )
+    incident = _counted(base, current.members.get(u.fingerprint), member, at)
     incident = _derived(_carried(incident, u), policy)
     events = (Event(kind), Event("priority_changed")) if incident.priority != current.priority else (Event(kind),)
     return Change(current, incident, events)
+
+
+def _repeats(before: Member | None, after: Member) -> bool:
+    """Is `after` the alert of `before` seen again, firing, with nothing new but its count?"""
+    return before is not None and before.firing and evolve(after, occurrences=before.occurrences) == before
+
+
+def _counted(incident: Incident, before: Member | None, member: Member, at: datetime) -> Incident:
+    """The incident with the alert's report in place of `before`, its new occurrences counted."""
+    return evolve(
+        incident,
+        members={**incident.members, member.fingerprint: member},
+        alert_count=incident.alert_count + _new_occurrences(before, member),
+        updated_at=at,
+    )
 
 
 def _new_occurrences(before: Member | None, after: Member) -> int:

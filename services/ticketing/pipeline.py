@@ -17,7 +17,7 @@ from services.shared.postgres import save_offsets
 from . import metrics, recording, store
 from .clocks import SlaRules, tick
 from .events import Cause
-from .incident import AlertUpdate, Change, IncidentPolicy, on_alert, versioned
+from .incident import AlertUpdate, Change, Incident, IncidentPolicy, on_alert, versioned
 
 
 def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
@@ -53,6 +53,28 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
     )
     received = utc(ca.cause_received_at) if ca.HasField("cause_received_at") else None
     return update, Cause(ca.cause_event_id, received)
+
+
+def decide(
+    updates: list[tuple[AlertUpdate, Cause]],
+    latest: dict[str, Incident],
+    policy: IncidentPolicy,
+    rules: SlaRules,
+    new_id: Callable[[], str],
+) -> list[tuple[Change, Cause]]:
+    """The changes the updates make, in order, to their groups' latest incidents (`latest`, updated). Pure."""
+    changes: list[tuple[Change, Cause]] = []
+    for u, cause in updates:
+        change = on_alert(latest.get(u.group_key), u, policy, new_id())
+        if change is None:
+            continue
+        # SLA marks move at the alert's own time, so a replay of the same alerts decides the same; at eventful
+        # changes only, as the repeats between them reach ticketing coalesced as the correlator's batches fell.
+        if change.events:
+            change = versioned(tick(change, change.incident.updated_at, rules))
+        changes.append((change, cause))
+        latest[u.group_key] = change.incident
+    return changes
 
 
 class Ticketing:
@@ -97,15 +119,7 @@ class Ticketing:
         if not fresh:
             return 0
         latest = await store.load_latest(conn, list({u.group_key for u, _ in fresh}))
-        changes: list[tuple[Change, Cause]] = []
-        for u, cause in fresh:
-            change = on_alert(latest.get(u.group_key), u, self._policy, self._new_id())
-            if change is None:
-                continue
-            # SLA marks move at the alert's own time, so a replay of the same alerts decides the same.
-            change = versioned(tick(change, change.incident.updated_at, self._rules))
-            changes.append((change, cause))
-            latest[u.group_key] = change.incident
+        changes = decide(fresh, latest, self._policy, self._rules, self._new_id)
         await recording.record(conn, changes, self._rules)
         await store.save_sequences(conn, {u.fingerprint: applied[u.fingerprint] for u, _ in fresh})
         metrics.count_changes(e.type for c, _ in changes for e in c.events)

@@ -46,12 +46,42 @@ def test_firing_alert_opens_an_incident_at_the_alert_time():
     assert i.title == "alert a" and i.priority == 2 and (i.impact, i.urgency) == (2, 1)
 
 
-def test_duplicates_add_to_the_count_and_the_version_moves_once_per_event():
-    opened = step(None, update()).incident
-    change = step(opened, update(occurrences=3, sequence=2, at=T0 + timedelta(seconds=5)))
-    assert types(change) == ["updated"]
-    assert (change.incident.alert_count, change.incident.version, change.incident.id) == (3, 2, "id-1")
+def test_repeats_add_to_the_count_without_an_event_or_a_version():
+    opened = step(None, update(first_seen=T0)).incident
+    change = step(opened, update(occurrences=3, sequence=2, first_seen=T0, at=T0 + timedelta(seconds=5)))
+    assert types(change) == []
+    assert (change.incident.alert_count, change.incident.version, change.incident.id) == (3, 1, "id-1")
     assert change.incident.updated_at == T0 + timedelta(seconds=5)
+    assert change.incident.members["a"].occurrences == 3
+    assert replace(change.incident, alert_count=1, updated_at=T0, members=opened.members) == opened
+
+
+def test_repeats_told_or_not_add_up_to_the_same_count():
+    opened = step(None, update(first_seen=T0)).incident
+    one_by_one = opened
+    for n in (2, 3, 4):
+        one_by_one = step(one_by_one, update(occurrences=n, sequence=n, first_seen=T0)).incident
+    coalesced = step(opened, update(occurrences=4, sequence=4, first_seen=T0)).incident
+    assert one_by_one == coalesced and coalesced.alert_count == 4
+
+
+def test_a_repeat_that_brings_something_new_is_an_update():
+    opened = step(None, update(first_seen=T0)).incident
+    known = step(opened, update(occurrences=2, sequence=2, first_seen=T0, known_error_id="KE-1", workaround="w"))
+    assert types(known) == ["updated"] and known.incident.known_error_id == "KE-1"
+    worse = step(opened, update(occurrences=2, sequence=2, first_seen=T0, severity=2))
+    assert types(worse) == ["updated"]
+    wider = step(opened, update(occurrences=2, sequence=2, first_seen=T0, affected_ci_ids=("host-9",)))
+    assert types(wider) == ["updated"] and wider.incident.affected_ci_ids == ("host-9",)
+
+
+def test_a_new_firing_period_is_an_update_not_a_repeat():
+    opened = step(None, update(first_seen=T0)).incident
+    quiet = step(opened, update(fp="b", sequence=1)).incident  # keeps the incident open
+    resolved = step(quiet, update(firing=False, sequence=2, first_seen=T0)).incident
+    later = T0 + timedelta(minutes=3)
+    again = step(resolved, update(sequence=3, first_seen=later, at=later))
+    assert types(again) == ["updated"] and again.incident.alert_count == 3
 
 
 def test_auto_resolves_when_every_alert_resolved():
