@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +38,9 @@ from services.ingest.sources import normalized_messages
 from services.ticketing import incident as incidents
 from services.ticketing import recording
 from services.ticketing import store as ticketing_store
-from services.ticketing.clocks import SlaRules, tick
+from services.ticketing.clocks import SlaRules
 from services.ticketing.events import incident_events
+from services.ticketing.pipeline import decide
 from services.ticketing.pipeline import decode as decode_correlated
 
 from .storm import StormMix, cmdb, known_errors, webhooks
@@ -108,14 +108,10 @@ def correlator_path(normalized: list[Any], snap: Snapshot) -> tuple[Callable[[],
         groups: dict = {}
         for start in range(0, len(normalized), BATCH):
             batch = normalized[start : start + BATCH]
-            by_fingerprint = defaultdict(list)
-            for r in batch:
-                alert = correlator_pipeline.decode(r)
-                by_fingerprint[alert.fingerprint].append(alert)
-            sightings = {fp: [correlator_pipeline.sighting(a) for a in alerts] for fp, alerts in by_fingerprint.items()}
-            causes = {fp: alerts[-1] for fp, alerts in by_fingerprint.items()}
-            changed, emitted_states = correlator_pipeline.correlate_batch(states, sightings, groups, snap)
-            out = correlator_pipeline.emissions(emitted_states, snap, groups, causes)
+            alerts = [correlator_pipeline.decode(r) for r in batch]
+            sightings = [(a.fingerprint, correlator_pipeline.sighting(a)) for a in alerts]
+            changed, told = correlator_pipeline.correlate_batch(states, sightings, groups, snap)
+            out = [correlator_pipeline.emission(t.state, snap, t.group, t.cause.event_id, t.cause.at) for t in told]
             for t in changed:
                 states[t.alert.fingerprint] = t
             _store_rows(changed)
@@ -146,18 +142,12 @@ def ticketing_path(correlated: list[Any]) -> Callable[[], int]:
         events = 0
         for start in range(0, len(correlated), BATCH):
             batch = [decode_correlated(r) for r in correlated[start : start + BATCH]]
-            changes = []
+            fresh = []
             for u, cause in batch:
-                if u.sequence <= applied.get(u.fingerprint, 0):
-                    continue
-                applied[u.fingerprint] = u.sequence
-                change = incidents.on_alert(latest.get(u.group_key), u, policy, str(uuid.uuid4()))
-                if change is None:
-                    continue
-                change = incidents.versioned(tick(change, change.incident.updated_at, rules))
-                changes.append((change, cause))
-                latest[u.group_key] = change.incident
-            events += _recorded(changes, rules)
+                if u.sequence > applied.get(u.fingerprint, 0):
+                    applied[u.fingerprint] = u.sequence
+                    fresh.append((u, cause))
+            events += _recorded(decide(fresh, latest, policy, rules, lambda: str(uuid.uuid4())), rules)
             for key, i in latest.items():
                 if i.number is None:
                     latest[key] = incidents.Incident(**{**_fields(i), "number": "INC0000001"})

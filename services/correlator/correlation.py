@@ -139,6 +139,41 @@ class Tracked:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Told:
+    """A state downstream must hear of, its group as it was then, and the sighting that caused it."""
+
+    state: Tracked
+    group: OpenGroup | None
+    cause: Observation
+
+
+def correlate_all(
+    states: Mapping[str, Tracked | None],
+    sightings: Sequence[tuple[str, Sighting]],
+    groups: dict[str, OpenGroup],
+    snap: Snapshot,
+) -> tuple[dict[str, Tracked | None], list[Told]]:
+    """Each fingerprint's state after the sightings, taken one by one in the order given (the order they
+    happened), and what downstream must hear, in that order. A repeat (an alert seen firing again, nothing new
+    but its count) replaces the fingerprint's previous repeat, unless something else was told of its incident
+    in between: so ticketing gets every change, each with the counts of the incident's alerts as they were when
+    it happened, whatever the batch boundaries; only how many repeats it hears of depends on them.
+    `groups` (group key -> current instance) is updated in place."""
+    current = {fp: states.get(fp) for fp, _ in sightings}
+    told = _Coalescing()
+    for fingerprint, sighting in sightings:
+        before = current[fingerprint]
+        after = _sight(before, fingerprint, sighting, groups, snap)
+        if after is None or after == before:
+            continue
+        after, emit = _announce(before, after)
+        current[fingerprint] = after
+        if emit:
+            told.add(Told(after, groups.get(after.group_key), sighting.observation), _repeats(before, after))
+    return current, told.steps()
+
+
 def correlate(
     before: Tracked | None,
     fingerprint: str,
@@ -146,50 +181,43 @@ def correlate(
     groups: dict[str, OpenGroup],
     snap: Snapshot,
 ) -> tuple[Tracked | None, list[tuple[Tracked, datetime]]]:
-    """The state after a batch's sightings of one fingerprint, in order, and what to emit: each state with the
-    time of the last sighting that changed what downstream sees. Duplicates coalesce; a change of status does
-    not, so an alert that fired and resolved inside one batch still reaches ticketing as both, exactly as it
-    would with other batch boundaries. The sighting that changes the status goes out on its own, its repeats
-    after it coalesced: so ticketing learns when the alert fired or resolved, which opens, reopens and resolves
-    incidents and starts SLA clocks, from that sighting, however many repeats a batch also held.
-    `groups` (group key -> current instance) is updated in place."""
-    state, emissions = before, []
-    for run in _turns_apart(before, sightings):
-        start, changed_at = state, None
-        for sighting in run:
-            after = _sight(state, fingerprint, sighting, groups, snap)
-            if after is not None and (state is None or after.visible() != state.visible()):
-                changed_at = sighting.observation.at
-            state = after
-        if state is None or state == start:
-            continue
-        state, emit = _announce(start, state)
-        if emit:
-            emissions.append((state, changed_at or run[-1].observation.at))
-    return state, emissions
+    """One fingerprint's sightings in order: its state after them, and each state to emit with its time."""
+    after, told = correlate_all({fingerprint: before}, [(fingerprint, s) for s in sightings], groups, snap)
+    return after[fingerprint], [(t.state, t.cause.at) for t in told]
 
 
-def _turns_apart(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
-    """The status runs, each run that changes the status split after its first sighting (the change itself)."""
-    pieces: list[list[Sighting]] = []
-    status = before.alert.firing if before else None
-    for run in status_runs(before, sightings):
-        turns = run[0].observation.firing != status
-        pieces += [run[:1], run[1:]] if turns and len(run) > 1 else [run]
-        status = run[-1].observation.firing
-    return pieces
+def _repeats(before: Tracked | None, after: Tracked) -> bool:
+    """Does `after` tell downstream, which heard of `before`, only that the alert fired again?"""
+    if before is None or not (before.announced and before.shown_firing and after.shown_firing):
+        return False
+    was, now = before.visible(), after.visible()
+    return was[0] == now[0] and was[2:] == now[2:]  # [1] is the count
 
 
-def status_runs(before: Tracked | None, sightings: Sequence[Sighting]) -> list[list[Sighting]]:
-    """Sightings cut where the status they report changes (firing <-> resolved)."""
-    runs: list[list[Sighting]] = []
-    status = before.alert.firing if before else None
-    for sighting in sightings:
-        if not runs or sighting.observation.firing != status:
-            runs.append([])
-        runs[-1].append(sighting)
-        status = sighting.observation.firing
-    return runs
+class _Coalescing:
+    """Told states in order; a repeat replaces its fingerprint's previous repeat while nothing else was told of
+    that incident (group key) since."""
+
+    def __init__(self) -> None:
+        self._told: list[Told | None] = []
+        self._repeat: dict[str, int] = {}  # fingerprint -> index of its latest repeat, still replaceable
+        self._by_key: dict[str, set[str]] = {}
+
+    def add(self, told: Told, repeat: bool) -> None:
+        fingerprint, key = told.state.alert.fingerprint, told.state.incident_key
+        if not repeat:
+            for other in self._by_key.pop(key, ()):
+                self._repeat.pop(other, None)
+            self._repeat.pop(fingerprint, None)
+        else:
+            if fingerprint in self._repeat:
+                self._told[self._repeat[fingerprint]] = None
+            self._repeat[fingerprint] = len(self._told)
+            self._by_key.setdefault(key, set()).add(fingerprint)
+        self._told.append(told)
+
+    def steps(self) -> list[Told]:
+        return [t for t in self._told if t is not None]
 
 
 def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:

@@ -7,7 +7,6 @@ alerts themselves (received_at, endsAt), so replaying the topic rebuilds the sam
 
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -23,7 +22,7 @@ from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
 from .binding import bind
-from .correlation import OpenGroup, Sighting, Snapshot, Tracked, correlate, expire, status_runs
+from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, correlate_all, expire
 from .dedup import Observation, next_sequence
 from .grouping import group_key_for
 from .snapshots import SnapshotCache
@@ -64,7 +63,7 @@ def sighting(alert: Alert) -> Sighting:
 
 
 def emission(
-    t: Tracked, snap: Snapshot, groups: dict[str, OpenGroup], cause_event_id: str, cause_at: datetime | None
+    t: Tracked, snap: Snapshot, group: OpenGroup | None, cause_event_id: str, cause_at: datetime | None
 ) -> kafka.Outgoing:
     """The CorrelatedAlert for state `t`; its event id is a function of (fingerprint, sequence), so a batch
     replayed after a crash re-emits the same id."""
@@ -103,8 +102,7 @@ def emission(
         ca.ci_name, ca.ci_class, ca.ci_criticality = ci.name, ci.ci_class, ci.criticality
         ca.support_group, ca.environment = ci.support_group, ci.environment
         ca.service = snap.cmdb.business_service(ci.id)
-    group = groups.get(t.group_key)
-    if group is not None and group.instance.id == t.group_id:
+    if group is not None and group.instance.id == t.group_id:  # the group as it was when `t` was reached
         ca.affected_ci_ids.extend(sorted(group.affected))
     known = snap.known_errors.get(t.known_error_id) if t.known_error_id else None
     if known is not None:
@@ -119,7 +117,7 @@ class Correlation:
         self._pool, self._publisher, self._snapshots = pool, publisher, snapshots
 
     async def __call__(self, records: list[ConsumerRecord]) -> None:
-        by_fingerprint: dict[str, list[Alert]] = defaultdict(list)
+        sightings: list[tuple[str, Sighting]] = []  # in record order: the consumer merges partitions by time
         beats: list[Alert] = []
         outgoing: list[kafka.Outgoing] = []
         for record in records:
@@ -132,25 +130,23 @@ class Correlation:
             if alert.source == heartbeats.SOURCE and alert.labels.get("heartbeat"):
                 beats.append(alert)
             else:
-                by_fingerprint[alert.fingerprint].append(alert)
+                sightings.append((alert.fingerprint, sighting(alert)))
+        alerts = len(sightings) + len(beats)
         async with self._pool.acquire() as conn, conn.transaction():
             snap = await self._snapshots.at_least(self._pool, await store.cmdb_version(conn))
-            sightings = {fp: [sighting(a) for a in alerts] for fp, alerts in by_fingerprint.items()}
-            causes = {fp: alerts[-1] for fp, alerts in by_fingerprint.items()}
-            await self._beats(conn, beats, sightings, causes)
-            await apply(conn, snap, sightings, causes, outgoing)
+            await self._beats(conn, beats, sightings)
+            await apply(conn, snap, sightings, outgoing)
             # Published before the commit: if the commit then fails, the retry re-emits the same event ids.
             await self._publisher.publish(outgoing)
             await save_offsets(conn, kafka.next_offsets(records))
-        metrics.ALERTS.inc(sum(len(v) for v in by_fingerprint.values()) + len(beats))
+        metrics.ALERTS.inc(alerts)
         metrics.EMITTED.inc(sum(1 for o in outgoing if o.topic == kafka.CORRELATED))
 
     async def _beats(
         self,
         conn: asyncpg.Connection,
         beats: list[Alert],
-        sightings: dict[str, list[Sighting]],
-        causes: dict[str, Alert],
+        sightings: list[tuple[str, Sighting]],
     ) -> None:
         """Record beats; a beat of a missed heartbeat resolves its synthetic alert."""
         if not beats:
@@ -164,98 +160,57 @@ class Correlation:
             current, came_back = heartbeats.record_beat(known.get(beat.name), beat)
             known[beat.name] = changed[beat.name] = current
             if came_back:
-                sightings.setdefault(current.fingerprint, []).append(Sighting(heartbeats.back(current, alert.event_id)))
-                causes[current.fingerprint] = alert
+                sightings.append((current.fingerprint, Sighting(heartbeats.back(current, alert.event_id))))
         metrics.HEARTBEATS.inc(len(beats))
         await store.save_heartbeats(conn, list(changed.values()))
 
 
 async def apply(
-    conn: asyncpg.Connection,
-    snap: Snapshot,
-    sightings: dict[str, list[Sighting]],
-    causes: dict[str, Alert],
-    outgoing: list[kafka.Outgoing],
+    conn: asyncpg.Connection, snap: Snapshot, sightings: list[tuple[str, Sighting]], outgoing: list[kafka.Outgoing]
 ) -> None:
-    """Correlate each fingerprint's sightings against its stored state; save what changed."""
+    """Correlate the sightings against the stored states; save what changed."""
     if not sightings:
         return
-    states = await store.load(conn, list(sightings))
+    states = await store.load(conn, list({fp for fp, _ in sightings}))
     groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
     loaded = dict(groups)
-    changed, emitted = correlate_batch(states, sightings, groups, snap)
-    outgoing += emissions(emitted, snap, groups, causes)
-    metrics.DURING_CHANGE.inc(sum(1 for t, _ in emitted if t.during_change))
+    changed, told = correlate_batch(states, sightings, groups, snap)
+    outgoing += [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at) for t in told]
+    metrics.DURING_CHANGE.inc(sum(1 for t in told if t.state.during_change))
     metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
     await store.save(conn, changed)
     await store.save_links(conn, changed)
     await store.save_groups(conn, [g for k, g in groups.items() if loaded.get(k) != g])
 
 
-Emission = tuple[Tracked, OpenGroup | None]  # a state to emit, and its group as it was then
-
-
 def correlate_batch(
-    states: dict[str, Tracked], sightings: dict[str, list[Sighting]], groups: dict[str, OpenGroup], snap: Snapshot
-) -> tuple[list[Tracked], list[Emission]]:
-    """The batch's changed states, and its emissions numbered and in the order of their causes' times. Each
-    fingerprint's sightings are cut where their status changes, and the pieces of all fingerprints correlated in
-    the order they began: group instances open and continue, and a group's alerts change status, as they
-    happened, whatever the batch boundaries. `groups` is updated. No I/O."""
-    current: dict[str, Tracked | None] = {fp: states.get(fp) for fp in sightings}
+    states: dict[str, Tracked], sightings: list[tuple[str, Sighting]], groups: dict[str, OpenGroup], snap: Snapshot
+) -> tuple[list[Tracked], list[Told]]:
+    """The batch's changed states, and what to emit, numbered, in the order of the sightings (the order their
+    alerts happened: the correlator's consumer merges its partitions by time). Taken one by one in that order,
+    group instances open and continue, and a group's alerts change status, as they happened, whatever the
+    batch boundaries. `groups` is updated. No I/O."""
+    current, told = correlate_all(states, sightings, groups, snap)
     sequences = {fp: t.alert.sequence if t else 0 for fp, t in current.items()}
-    emitted: list[tuple[datetime, Tracked, OpenGroup | None]] = []
-    for fingerprint, piece in _pieces(states, sightings):
-        after, caused = correlate(current[fingerprint], fingerprint, piece, groups, snap)
-        for state, caused_at in caused:
-            sequences[fingerprint] = next_sequence(sequences[fingerprint], caused_at)
-            emitted.append((caused_at, _numbered(state, sequences[fingerprint]), groups.get(state.group_key)))
-        current[fingerprint] = after
-    unchanged = {fp for fp, after in current.items() if after is None or after == states.get(fp)}
-    changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and fp not in unchanged]
-    emitted.sort(key=lambda e: e[0])  # stable: one fingerprint's emissions keep their order
-    return changed, [(t, group) for _, t, group in emitted if t.alert.fingerprint not in unchanged]
-
-
-def _pieces(states: dict[str, Tracked], sightings: dict[str, list[Sighting]]) -> list[tuple[str, list[Sighting]]]:
-    pieces = []
-    for fingerprint, items in sightings.items():
-        start = None
-        for run in status_runs(states.get(fingerprint), items):
-            at = run[0].observation.at
-            start = at if start is None else max(start, at)  # a fingerprint's pieces keep their order
-            pieces.append((start, fingerprint, len(pieces), run))
-    pieces.sort(key=lambda p: p[:3])
-    return [(fingerprint, run) for _, fingerprint, _, run in pieces]
-
-
-def emissions(
-    emitted: list[Emission], snap: Snapshot, groups: dict[str, OpenGroup], causes: dict[str, Alert]
-) -> list[kafka.Outgoing]:
-    """The CorrelatedAlerts of a batch; each shows its group (affected CIs) as it was when the state was reached."""
-    out = []
-    for t, group in emitted:
-        cause = causes.get(t.alert.fingerprint)
-        seen = {t.group_key: group} if group is not None else {}
-        out.append(emission(t, snap, seen, cause.event_id if cause else "", _cause_at(cause)))
-    return out
+    numbered = []
+    for t in told:
+        fingerprint = t.state.alert.fingerprint
+        sequences[fingerprint] = next_sequence(sequences[fingerprint], t.cause.at)
+        numbered.append(evolve(t, state=_numbered(t.state, sequences[fingerprint])))
+    changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and t != states.get(fp)]
+    return changed, numbered
 
 
 def _numbered(t: Tracked, sequence: int) -> Tracked:
     return evolve(t, alert=evolve(t.alert, sequence=sequence))
 
 
-def _cause_at(cause: Alert | None) -> datetime | None:
-    return received_at(cause) if cause is not None and cause.HasField("received_at") else None
-
-
-def _candidate_keys(states: dict[str, Tracked], sightings: dict[str, list[Sighting]], snap: Snapshot) -> set[str]:
-    """Group keys the batch may touch: each alert's own, and the key its latest labels bind to."""
+def _candidate_keys(states: dict[str, Tracked], sightings: list[tuple[str, Sighting]], snap: Snapshot) -> set[str]:
+    """Group keys the batch may touch: each alert's own, and the key each of its label sets binds to."""
     keys = {t.group_key for t in states.values() if t.group_key}
-    for items in sightings.values():
-        for labels in {tuple(sorted(s.observation.labels.items())) for s in items}:
-            binding = bind(dict(labels), snap.cmdb, snap.rules)
-            keys.add(group_key_for(binding.ci_id, dict(labels), snap.cmdb, snap.grouping).key)
+    for labels in {tuple(sorted(s.observation.labels.items())) for _, s in sightings}:
+        binding = bind(dict(labels), snap.cmdb, snap.rules)
+        keys.add(group_key_for(binding.ci_id, dict(labels), snap.cmdb, snap.grouping).key)
     return keys
 
 
@@ -280,8 +235,7 @@ async def sweep(
         ]
         missed = [heartbeats.missed(hb) for hb in overdue]
         await store.save_heartbeats(conn, [hb for hb, _ in missed])
-        synthetic = {hb.fingerprint: [Sighting(obs)] for hb, obs in missed}
-        await apply(conn, snap, synthetic, {}, outgoing)
+        await apply(conn, snap, [(hb.fingerprint, Sighting(obs)) for hb, obs in missed], outgoing)
         await store.save(conn, changed)
         await publisher.publish(outgoing)
     metrics.EXPIRED.inc(sum(1 for t in changed if t.expired))
@@ -305,6 +259,6 @@ def _expired(
         after, emit = result
         if emit:
             after = _numbered(after, next_sequence(after.alert.sequence, t.expires_at or moment))
-            outgoing.append(emission(after, snap, groups, "", None))
+            outgoing.append(emission(after, snap, groups.get(after.group_key), "", None))
         changed.append(after)
     return changed
