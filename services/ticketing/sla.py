@@ -45,6 +45,8 @@ class BusinessCalendar:
     hours: Mapping[int, tuple[time, time]]
     holidays: frozenset[date] = frozenset()
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    # Every moment counts, so working time is plain elapsed time (asked on every SLA evaluation: computed once).
+    always_working: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -57,18 +59,11 @@ class BusinessCalendar:
         object.__setattr__(self, "_zone", zone)
         object.__setattr__(self, "hours", MappingProxyType(hours))
         object.__setattr__(self, "holidays", frozenset(self.holidays))
+        whole_days = all(start == end == _MIDNIGHT for start, end in hours.values())
+        object.__setattr__(self, "always_working", not self.holidays and len(hours) == 7 and whole_days)
 
     def __hash__(self) -> int:
         return hash((self.timezone, tuple(sorted(self.hours.items())), self.holidays))
-
-    @property
-    def always_working(self) -> bool:
-        """Every moment counts, so working time is plain elapsed time."""
-        return (
-            not self.holidays
-            and len(self.hours) == 7
-            and all(start == end == _MIDNIGHT for start, end in self.hours.values())
-        )
 
     def working_time(self, start: datetime, end: datetime) -> timedelta:
         """Working time between two instants (end must not precede start)."""
