@@ -129,7 +129,15 @@ def create_app(settings: IngestSettings) -> FastAPI:
     authorize = bearer_or_key(tokens)
     intake = Intake(settings, publisher)
     raw = kafka.BatchConsumer(
-        settings, kafka.RAW, "triage-ingest-raw", NoStoredOffsets(), RawIntake(publisher, settings.identifying_labels())
+        settings,
+        kafka.RAW,
+        "triage-ingest-raw",
+        NoStoredOffsets(),
+        RawIntake(publisher, settings.identifying_labels()),
+        # Merged by record time, each alerts.normalized partition gets its alerts in the order they happened,
+        # which the correlator's time-ordered merge needs to see a group's alerts in that order.
+        time_ordered=True,
+        order_grace=settings.order_grace_ms / 1000,
     )
 
     @asynccontextmanager

@@ -78,6 +78,7 @@ class StatefulService:
             poison=self._dead_letter,
             transient=transient,
             time_ordered=self.time_ordered,
+            order_grace=self.settings.order_grace_ms / 1000,
         )
         await self.consumer.run()
 

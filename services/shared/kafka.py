@@ -287,13 +287,17 @@ class BatchConsumer:
         transient: Transient = lambda _: True,
         time_ordered: bool = False,
         max_wait: float = 1.0,
+        order_grace: float = 0.0,
     ):
         self._settings, self._topic, self._group = settings, topic, group
         self._store, self._handler = store, handler
         self._poison, self._transient = poison, transient
         # time_ordered: the partitions' records are merged by record timestamp (services.shared.time_order); a
         # partition that brings nothing for `max_wait` seconds while not read to its end stops holding the rest.
+        # `order_grace`: one read to its end with nothing buffered holds back each record of the others for that
+        # long after it arrived, for earlier records still on their way to it.
         self._order, self._max_wait = (TimeOrder() if time_ordered else None), max_wait
+        self._grace = order_grace
         self._stalled_since: float | None = None
         self._max_records, self._poll_ms = max_records, poll_ms
         self._stopping = asyncio.Event()
@@ -332,19 +336,19 @@ class BatchConsumer:
         """The next batch to apply: as fetched, or merged by time across partitions."""
         if self._order is None:
             return [r for records in fetched.values() for r in records]
+        now = asyncio.get_running_loop().time()
         for tp, records in fetched.items():
-            self._order.add(tp, records)
+            self._order.add(tp, records, now)
         assigned = consumer.assignment()
         caught_up = {tp for tp in assigned if await _at_end(consumer, tp)}
-        records = self._order.take(self._max_records, assigned - caught_up, caught_up)
-        now = asyncio.get_running_loop().time()
+        records = self._order.take(self._max_records, assigned - caught_up, caught_up, now - self._grace)
         if records or not any(self._order.buffered(tp) for tp in assigned):
             self._stalled_since = None
         elif self._stalled_since is None:
             self._stalled_since = now
         elif now - self._stalled_since > self._max_wait:
             # A partition that should have more brings nothing (a slow leader): the others go on without it.
-            records = self._order.take(self._max_records, set(), set(assigned))
+            records = self._order.take(self._max_records, set(), set(assigned), now - self._grace)
             self._stalled_since = None
         self._pause_full(consumer, assigned)
         return records

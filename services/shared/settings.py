@@ -19,6 +19,13 @@ class KafkaSettings(BaseSettings):
     kafka_ssl_keyfile: str | None = Field(None, description="Its private key (PEM), when not in the certfile.")
     kafka_partitions: int = Field(6, ge=1, description="Partitions per topic when triage creates topics.")
     kafka_replication_factor: int = Field(1, ge=1, description="Replicas per topic when triage creates topics.")
+    order_grace_ms: int = Field(
+        100,
+        ge=0,
+        le=5000,
+        description="How long a time-ordered consumer (ingest's alerts.raw, the correlator) holds a record back"
+        " while another partition, read to its end, has nothing: an earlier record may still be on its way to it.",
+    )
 
     @model_validator(mode="after")
     def _sasl_is_complete(self) -> "KafkaSettings":

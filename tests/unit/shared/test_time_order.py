@@ -80,3 +80,23 @@ def test_the_limit_is_a_prefix_of_the_merge():
     first = [(r.partition, r.offset) for r in order.take(3, set(), {0, 1})]
     assert first == [(0, 0), (1, 0), (0, 1)]
     assert drain(order, {0, 1}) == [(1, 1), (0, 2), (1, 2)]
+
+
+def test_with_a_grace_an_idle_partition_holds_back_only_records_that_arrived_within_it():
+    order = TimeOrder()
+    order.add(0, records(0, 10), arrived=100.0)
+    order.add(0, [Record(0, 1, 30)], arrived=105.0)
+    assert order.take(100, set(), {0, 1}, settled=99.0) == []  # 1 is read to its end, with nothing buffered
+    assert [r.offset for r in order.take(100, set(), {0, 1}, settled=100.0)] == [0]
+    order.add(1, records(1, 20), arrived=106.0)  # the earlier record that was on its way
+    assert [(r.partition, r.timestamp) for r in order.take(100, set(), {0, 1}, settled=100.0)] == [(1, 20)]
+    assert [r.timestamp for r in order.take(100, set(), {0, 1}, settled=105.0)] == [30]  # 1 idle again: 30 waited
+
+
+def test_a_partition_drained_by_the_merge_holds_back_what_arrived_within_the_grace():
+    order = TimeOrder()
+    order.add(0, records(0, 10, 40), arrived=100.0)
+    order.add(1, records(1, 20), arrived=100.0)
+    order.add(0, [Record(0, 2, 50)], arrived=104.0)
+    out = order.take(100, set(), {0, 1}, settled=101.0)
+    assert [r.timestamp for r in out] == [10, 20, 40]  # 1 drained at 20: 40 arrived in time, 50 did not

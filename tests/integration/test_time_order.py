@@ -1,0 +1,64 @@
+"""A time-ordered consumer on a real broker: with an order grace, a partition read to its end holds the others'
+later records back while an earlier record is on its way to it, and lets them go once the grace has passed."""
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaProducer
+
+from services.ingest.raw import NoStoredOffsets
+from services.shared.kafka import BatchConsumer, client_options, ensure_topics
+from services.shared.settings import KafkaSettings
+
+GRACE = 3.0  # above the 1 s a partition not read to its end holds the others
+
+
+def test_an_earlier_record_arriving_late_on_a_quiet_partition_goes_first(kafka_settings):
+    order = asyncio.run(_consume(kafka_settings, [(0, 10_000, 0.0), (1, 5_000, 1.5)], expected=2))
+    assert [ts for ts, _ in order] == [5_000, 10_000]
+
+
+def test_with_nothing_on_its_way_the_held_record_goes_once_the_grace_has_passed(kafka_settings):
+    order = asyncio.run(_consume(kafka_settings, [(0, 10_000, 0.0)], expected=1))
+    [(ts, waited)] = order
+    assert ts == 10_000 and waited >= GRACE * 0.9
+
+
+async def _consume(kafka: KafkaSettings, sends: list[tuple[int, int, float]], expected: int) -> list:
+    """Sends (partition, timestamp ms, delay before) to a fresh 2-partition topic once the consumer has read both
+    partitions to their end; returns (timestamp, seconds since the first send) as the handler got them."""
+    kafka = kafka.model_copy(update={"kafka_partitions": 2})
+    topic = f"order-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka, [topic])
+    got: list[tuple[int, float]] = []
+    warm, done, started = asyncio.Event(), asyncio.Event(), [0.0]
+
+    async def handle(records: list) -> None:
+        got.extend((r.timestamp, time.monotonic() - started[0]) for r in records)
+        if len(got) >= 2:
+            warm.set()
+        if len(got) >= 2 + expected:
+            done.set()
+
+    consumer = BatchConsumer(
+        kafka, topic, f"g-{topic}", NoStoredOffsets(), handle, time_ordered=True, order_grace=GRACE
+    )
+    running = asyncio.create_task(consumer.run())
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all")
+    await producer.start()
+    try:
+        for partition in (0, 1):  # one record each, applied: both partitions fetched and read to their end
+            await (await producer.send(topic, b"x", partition=partition, timestamp_ms=1))
+        await asyncio.wait_for(warm.wait(), 20)
+        await asyncio.sleep(0.5)
+        started[0] = time.monotonic()
+        for partition, ts, delay in sends:
+            await asyncio.sleep(delay)
+            await (await producer.send(topic, b"x", partition=partition, timestamp_ms=ts))
+        await asyncio.wait_for(done.wait(), 20)
+    finally:
+        await producer.stop()
+        consumer.stop()
+        await running
+    return got[2:]
