@@ -73,7 +73,8 @@ def streams(incidents: dict[IncidentKey, IncidentRecord], events: Iterable[Event
 
 
 def _stream_problems(key: IncidentKey, incident: IncidentRecord, stream: list[EventView]) -> list[str]:
-    """An incident's events must number its versions 1, 2, 3... in order and end in its current state."""
+    """An incident's events must number its versions 1, 2, 3... in order and end in its current version and
+    status; repeats of its alerts since the last event are counted, not told, so that event may show fewer."""
     name = f"{key[0]} #{key[1]} ({incident.number})"
     if not stream:
         return [f"{name}: no events at all"]
@@ -82,9 +83,10 @@ def _stream_problems(key: IncidentKey, incident: IncidentRecord, stream: list[Ev
     if sequences != list(range(1, len(stream) + 1)):
         problems.append(f"{name}: event sequences {_short(sequences)} are not 1..{len(stream)} in order")
     last = max(stream)
-    if (last[2], last[3]) != (incident.status, incident.alert_count):
+    if (last[0], last[2]) != (incident.version, incident.status) or last[3] > incident.alert_count:
         problems.append(
-            f"{name}: last event says {last[2]}/{last[3]} alerts, the incident {incident.status}/{incident.alert_count}"
+            f"{name}: last event says version {last[0]} {last[2]}/{last[3]} alerts,"
+            f" the incident version {incident.version} {incident.status}/{incident.alert_count}"
         )
     return problems
 

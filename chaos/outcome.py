@@ -21,6 +21,7 @@ class IncidentRecord:
     priority: int
     opened_at: str
     resolved_at: str | None
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ async def incidents(client: httpx.AsyncClient) -> list[IncidentRecord]:
                     int(i.get("priority") or 0),
                     i["opened_at"],
                     i.get("resolved_at"),
+                    int(i["version"]),
                 )
             )
         cursor = page.get("next_cursor")
