@@ -26,6 +26,13 @@ class KafkaSettings(BaseSettings):
         description="How long a time-ordered consumer (ingest's alerts.raw, the correlator) holds a record back"
         " while another partition, read to its end, has nothing: an earlier record may still be on its way to it.",
     )
+    order_max_wait_ms: int = Field(
+        1000,
+        ge=0,
+        le=60000,
+        description="How long a time-ordered consumer waits for a partition not yet read to its end (a slow fetch,"
+        " a leader moving) before the others go on without it.",
+    )
 
     @model_validator(mode="after")
     def _sasl_is_complete(self) -> "KafkaSettings":
