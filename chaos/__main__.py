@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .compare import Comparison, compare
 from .faults import plan
+from .parts import order_settings
 from .run import RunResult, run
 from .storm import Storm, StormSpec, storm
 
@@ -122,7 +123,8 @@ def header(spec: StormSpec, s, duration: float) -> str:
         f"  {s.fingerprints:,} alert rules on {len(s.cis):,} CIs ({s.groups} alerting groups),"
         f" event time {spec.hours:g}h from {spec.start:%Y-%m-%d %H:%M}Z\n"
         f"  mix: {mix['first fire']:,} first fires, {mix['re-fire']:,} re-fires, {mix['resolve']:,} resolves,"
-        f" {mix['duplicate']:,} duplicates ({mix['duplicate'] / max(1, alerts):.1%})"
+        f" {mix['duplicate']:,} duplicates ({mix['duplicate'] / max(1, alerts):.1%})\n"
+        f"  time-ordered merges: {', '.join(f'{k}={v}' for k, v in order_settings().items())}"
     )
 
 

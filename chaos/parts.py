@@ -3,6 +3,7 @@ stopped and started again on the same data directory (and so the same socket and
 services as child processes that can be killed and started again on the same port."""
 
 import asyncio
+import os
 import secrets
 import time
 import uuid
@@ -110,21 +111,35 @@ def _start_services(parts: Parts, env: dict[str, str]) -> None:
         parts.services[name] = ServiceProcess(name, free_port(), env, log).start()
 
 
+def order_settings() -> dict[str, str]:
+    """How long the time-ordered merges wait for an earlier record: the services' defaults (100 ms / 1 s) suit a
+    healthy cluster, but this box runs everything on two saturated cores while faults hit, where a fetch can stall
+    for seconds; the proof buys order with latency (override with the same variables)."""
+    return {
+        "ORDER_GRACE_MS": os.environ.get("ORDER_GRACE_MS", "1000"),
+        "ORDER_MAX_WAIT_MS": os.environ.get("ORDER_MAX_WAIT_MS", "5000"),
+    }
+
+
 async def start_parts(workdir: Path, partitions: int, service_env: dict[str, str] | None = None) -> Parts:
     """Broker, PostgreSQL with a fresh database, topics, and the three services, all ready."""
     parts = await asyncio.to_thread(_launch, workdir, partitions)
     try:
         await ensure_topics(parts.kafka)
         parts.database_url = await create_database(parts.postgres.url, f"chaos_{uuid.uuid4().hex[:8]}")
-        env = {
-            "KAFKA_BOOTSTRAP": parts.kafka.kafka_bootstrap,
-            "KAFKA_PARTITIONS": str(partitions),
-            "DATABASE_URL": parts.database_url,
-            "TRIAGE_TOKENS": f"chaos:{parts.token}:ingest+read+write+admin",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-            "SHUTDOWN_GRACE_SECONDS": "5",
-        } | (service_env or {})
+        env = (
+            {
+                "KAFKA_BOOTSTRAP": parts.kafka.kafka_bootstrap,
+                "KAFKA_PARTITIONS": str(partitions),
+                "DATABASE_URL": parts.database_url,
+                "TRIAGE_TOKENS": f"chaos:{parts.token}:ingest+read+write+admin",
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "INFO",
+                "SHUTDOWN_GRACE_SECONDS": "5",
+            }
+            | order_settings()
+            | (service_env or {})
+        )
         await asyncio.to_thread(_start_services, parts, env)
         for name in SERVICES:
             await parts.ready(name)
