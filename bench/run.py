@@ -387,7 +387,7 @@ def arguments() -> argparse.Namespace:
         "alerts": 200_000,
         "ceiling_messages": 100_000,
         "latency_seconds": 60,
-        "http_rates": [50, 100, 200, 300, 400, 600],
+        "http_rates": [50, 60, 75, 100, 200, 300, 400, 600],
         "http_seconds": 5.0,
         "footprint_alerts": 100_000,
         "footprint_incidents": 10_000,
