@@ -62,7 +62,7 @@ def decide(
     rules: SlaRules,
     new_id: Callable[[], str],
 ) -> list[tuple[Change, Cause]]:
-    """The changes the updates make, in order, to their groups' latest incidents (`latest`, updated). Pure."""
+    """The changes the updates make, in order, to their groups' latest incidents (`latest`, updated). No I/O."""
     changes: list[tuple[Change, Cause]] = []
     for u, cause in updates:
         change = on_alert(latest.get(u.group_key), u, policy, new_id())
