@@ -135,26 +135,34 @@ async def send(kafka: KafkaSettings, messages: list[RawMessage], duration: float
     try:
         first, span = messages[0].timestamp_ms, max(1, messages[-1].timestamp_ms - messages[0].timestamp_ms)
         started, pending = time.monotonic(), []
+        slowest: dict[int, tuple[float, float]] = {}  # partition -> (longest send-to-ack seconds, when sent)
         for m in messages:
             ahead = (m.timestamp_ms - first) / span * duration - (time.monotonic() - started)
             if ahead > 0:
                 await asyncio.sleep(ahead)
-            pending.append(
-                await producer.send(
-                    RAW,
-                    m.body,
-                    partition=m.partition,
-                    timestamp_ms=m.timestamp_ms,
-                    headers=[("source", b"alertmanager")],
-                )
+            sent = time.monotonic()
+            future = await producer.send(
+                RAW, m.body, partition=m.partition, timestamp_ms=m.timestamp_ms, headers=[("source", b"alertmanager")]
             )
+            future.add_done_callback(lambda _, p=m.partition, t=sent: _slowest(slowest, p, t, started))
+            pending.append(future)
             if len(pending) >= 500:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
+        # A partition acknowledged late reaches ingest late: beyond the merges' waits, that input is out of order.
+        for partition, (delay, at) in sorted(slowest.items()):
+            if delay > 0.5:
+                log.info("alerts.raw partition %d: a send acknowledged after %.1fs (at %.0fs)", partition, delay, at)
         return time.monotonic() - started
     finally:
         await producer.stop()
+
+
+def _slowest(slowest: dict[int, tuple[float, float]], partition: int, sent: float, started: float) -> None:
+    delay = time.monotonic() - sent
+    if delay > slowest.get(partition, (0.0, 0.0))[0]:
+        slowest[partition] = (delay, sent - started)
 
 
 async def check_input(kafka: KafkaSettings, messages: list[RawMessage]) -> list[str]:
