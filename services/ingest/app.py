@@ -137,8 +137,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
         # Merged by record time, each alerts.normalized partition gets its alerts in the order they happened,
         # which the correlator's time-ordered merge needs to see a group's alerts in that order.
         time_ordered=True,
-        order_grace=settings.order_grace_ms / 1000,
-        max_wait=settings.order_max_wait_ms / 1000,
     )
 
     @asynccontextmanager

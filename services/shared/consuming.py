@@ -78,8 +78,6 @@ class StatefulService:
             poison=self._dead_letter,
             transient=transient,
             time_ordered=self.time_ordered,
-            order_grace=self.settings.order_grace_ms / 1000,
-            max_wait=self.settings.order_max_wait_ms / 1000,
         )
         await self.consumer.run()
 

@@ -286,18 +286,16 @@ class BatchConsumer:
         poison: PoisonHandler | None = None,
         transient: Transient = lambda _: True,
         time_ordered: bool = False,
-        max_wait: float = 1.0,
-        order_grace: float = 0.0,
     ):
         self._settings, self._topic, self._group = settings, topic, group
         self._store, self._handler = store, handler
         self._poison, self._transient = poison, transient
         # time_ordered: the partitions' records are merged by record timestamp (services.shared.time_order); a
-        # partition that brings nothing for `max_wait` seconds while not read to its end stops holding the rest.
-        # `order_grace`: one read to its end with nothing buffered holds back each record of the others for that
-        # long after it arrived, for earlier records still on their way to it.
-        self._order, self._max_wait = (TimeOrder() if time_ordered else None), max_wait
-        self._grace = order_grace
+        # partition that brings nothing for ORDER_MAX_WAIT_MS while not read to its end stops holding the rest;
+        # one read to its end with nothing buffered holds back each record of the others for ORDER_GRACE_MS after
+        # it arrived, for earlier records still on their way to it.
+        self._order = TimeOrder() if time_ordered else None
+        self._max_wait, self._grace = settings.order_max_wait_ms / 1000, settings.order_grace_ms / 1000
         self._stalled_since: float | None = None
         self._max_records, self._poll_ms = max_records, poll_ms
         self._stopping = asyncio.Event()

@@ -28,7 +28,7 @@ def test_with_nothing_on_its_way_the_held_record_goes_once_the_grace_has_passed(
 async def _consume(kafka: KafkaSettings, sends: list[tuple[int, int, float]], expected: int) -> list:
     """Sends (partition, timestamp ms, delay before) to a fresh 2-partition topic once the consumer has read both
     partitions to their end; returns (timestamp, seconds since the first send) as the handler got them."""
-    kafka = kafka.model_copy(update={"kafka_partitions": 2})
+    kafka = kafka.model_copy(update={"kafka_partitions": 2, "order_grace_ms": int(GRACE * 1000)})
     topic = f"order-{uuid.uuid4().hex[:8]}"
     await ensure_topics(kafka, [topic])
     got: list[tuple[int, float]] = []
@@ -41,9 +41,7 @@ async def _consume(kafka: KafkaSettings, sends: list[tuple[int, int, float]], ex
         if len(got) >= 2 + expected:
             done.set()
 
-    consumer = BatchConsumer(
-        kafka, topic, f"g-{topic}", NoStoredOffsets(), handle, time_ordered=True, order_grace=GRACE
-    )
+    consumer = BatchConsumer(kafka, topic, f"g-{topic}", NoStoredOffsets(), handle, time_ordered=True)
     running = asyncio.create_task(consumer.run())
     producer = AIOKafkaProducer(**client_options(kafka), acks="all")
     await producer.start()
