@@ -2,10 +2,11 @@
 
 import asyncio
 import json
+import time
 import uuid
 
-from services.shared.contracts import Alert
-from services.shared.kafka import DEAD_LETTER, NORMALIZED, RAW
+from services.shared.contracts import Alert, AlertStatus
+from services.shared.kafka import DEAD_LETTER, NORMALIZED, RAW, new_producer
 
 from .kafka_tools import end_offsets, produce, read_all
 from .test_pipeline import webhook
@@ -74,3 +75,37 @@ def _alert(record) -> Alert:
     a = Alert()
     a.ParseFromString(record.value)
     return a
+
+
+def test_raw_partitions_are_read_merged_by_record_time(stack):
+    """One alert fires (record time T, partition 1) and resolves (T + 10 s, partition 0); both reach the broker
+    together, the resolve first. Read in record-time order, the fire reaches alerts.normalized first, in the one
+    partition its fingerprint keys, as it happened; read partition by partition, the resolve would come first."""
+    run = uuid.uuid4().hex[:8]
+    at = int(time.time() * 1000)
+    normalized_before = asyncio.run(end_offsets(stack.kafka, NORMALIZED))
+    resolve = json.dumps(webhook(run, "resolved", ("RawOrder", f"raw-{run}"))).encode()
+    fire = json.dumps(webhook(run, "firing", ("RawOrder", f"raw-{run}"))).encode()
+    asyncio.run(_produce_at(stack.kafka, [(0, resolve, at + 10_000), (1, fire, at)]))
+
+    def mine(records):
+        return [a for a in map(_alert, records) if a.labels.get("run") == run]
+
+    normalized = asyncio.run(read_all(stack.kafka, NORMALIZED, lambda rs: len(mine(rs)) >= 2, start=normalized_before))
+    ordered = sorted((r for r in normalized if _alert(r).labels.get("run") == run), key=lambda r: r.offset)
+    assert len({r.partition for r in ordered}) == 1  # one fingerprint, one partition
+    assert [_alert(r).status for r in ordered] == [AlertStatus.ALERT_STATUS_FIRING, AlertStatus.ALERT_STATUS_RESOLVED]
+
+
+async def _produce_at(kafka, items: list[tuple[int, bytes, int]]) -> None:
+    """(partition, body, record time ms) to alerts.raw, sent together."""
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        sent = [
+            await producer.send(RAW, body, partition=p, timestamp_ms=ts, headers=[("source", b"alertmanager")])
+            for p, body, ts in items
+        ]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
