@@ -63,8 +63,10 @@ async def read_all(
         await consumer.stop()
 
 
-async def produce(settings: KafkaSettings, topic: str, items: list[tuple[bytes | None, bytes, list]]) -> None:
-    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+async def produce(
+    settings: KafkaSettings, topic: str, items: list[tuple[bytes | None, bytes, list]], **producer_options
+) -> None:
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", **producer_options)
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in items]
