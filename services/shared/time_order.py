@@ -26,6 +26,8 @@ class Timed(Protocol):
 class TimeOrder:
     def __init__(self) -> None:
         self._queues: dict[Hashable, deque[tuple[Any, float]]] = {}  # (record, when it arrived)
+        self._latest: int | None = None  # the latest timestamp handed out
+        self.late, self.behind_ms = 0, 0  # records handed out after a later one, and by how much (last take)
 
     def add(self, partition: Hashable, records: Sequence[Timed], arrived: float = 0.0) -> None:
         if records:
@@ -36,11 +38,14 @@ class TimeOrder:
         return len(queue) if queue else 0
 
     def forget(self, partitions: Iterable[Hashable] | None = None) -> None:
-        """Drop what is buffered (all of it, or these partitions'): their positions were set again."""
+        """Drop what is buffered (all of it, or these partitions'): their positions were set again, and what they
+        bring next is read again, not late."""
         if partitions is None:
             self._queues.clear()
+            self._latest = None
         for partition in partitions or ():
             self._queues.pop(partition, None)
+            self._latest = None
 
     def take(
         self, limit: int, unread: set[Hashable], caught_up: set[Hashable], settled: float = float("inf")
@@ -49,6 +54,7 @@ class TimeOrder:
         records not fetched yet; one of them with nothing buffered stops the merge (it may hold earlier ones).
         A partition drained here stops it too unless it is in `caught_up` (read to its end). While a partition
         in `caught_up` has nothing buffered, only records that arrived by `settled` go out."""
+        self.late = self.behind_ms = 0
         if any(not self._queues.get(p) for p in unread):
             return []
         heads = [(q[0][0].timestamp, _order(p), q[0][0].offset, p) for p, q in self._queues.items() if q]
@@ -61,7 +67,9 @@ class TimeOrder:
             if idle and queue[0][1] > settled:
                 break  # an earlier record may still be on its way to an idle partition
             heapq.heappop(heads)
-            out.append(queue.popleft()[0])
+            record = queue.popleft()[0]
+            self._note(record.timestamp)
+            out.append(record)
             if queue:
                 head = queue[0][0]
                 heapq.heappush(heads, (head.timestamp, _order(partition), head.offset, partition))
@@ -70,6 +78,13 @@ class TimeOrder:
             else:
                 idle = True
         return out
+
+    def _note(self, timestamp: int) -> None:
+        if self._latest is None or timestamp >= self._latest:
+            self._latest = timestamp
+        else:
+            self.late += 1
+            self.behind_ms = max(self.behind_ms, self._latest - timestamp)
 
 
 def _order(partition: Hashable) -> Any:

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import REGISTRY
 
 from services.ingest.raw import NoStoredOffsets
 from services.shared.kafka import BatchConsumer, client_options, ensure_topics
@@ -25,11 +26,25 @@ def test_with_nothing_on_its_way_the_held_record_goes_once_the_grace_has_passed(
     assert ts == 10_000 and waited >= GRACE * 0.9
 
 
-async def _consume(kafka: KafkaSettings, sends: list[tuple[int, int, float]], expected: int) -> list:
+def test_a_record_arriving_past_the_grace_is_taken_late_and_counted(kafka_settings, caplog):
+    topic = f"order-{uuid.uuid4().hex[:8]}"
+    order = asyncio.run(_consume(kafka_settings, [(0, 10_000, 0.0), (1, 5_000, 1.5)], 2, grace=0.3, topic=topic))
+    assert [ts for ts, _ in order] == [10_000, 5_000]
+    assert REGISTRY.get_sample_value("triage_records_out_of_order_total", {"topic": topic}) == 1
+    assert f"{topic}: 1 records taken after a record up to 5000 ms later" in caplog.text
+
+
+async def _consume(
+    kafka: KafkaSettings,
+    sends: list[tuple[int, int, float]],
+    expected: int,
+    grace: float = GRACE,
+    topic: str | None = None,
+) -> list:
     """Sends (partition, timestamp ms, delay before) to a fresh 2-partition topic once the consumer has read both
     partitions to their end; returns (timestamp, seconds since the first send) as the handler got them."""
-    kafka = kafka.model_copy(update={"kafka_partitions": 2, "order_grace_ms": int(GRACE * 1000)})
-    topic = f"order-{uuid.uuid4().hex[:8]}"
+    kafka = kafka.model_copy(update={"kafka_partitions": 2, "order_grace_ms": int(grace * 1000)})
+    topic = topic or f"order-{uuid.uuid4().hex[:8]}"
     await ensure_topics(kafka, [topic])
     got: list[tuple[int, float]] = []
     warm, done, started = asyncio.Event(), asyncio.Event(), [0.0]

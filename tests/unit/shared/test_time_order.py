@@ -100,3 +100,18 @@ def test_a_partition_drained_by_the_merge_holds_back_what_arrived_within_the_gra
     order.add(0, [Record(0, 2, 50)], arrived=104.0)
     out = order.take(100, set(), {0, 1}, settled=101.0)
     assert [r.timestamp for r in out] == [10, 20, 40]  # 1 drained at 20: 40 arrived in time, 50 did not
+
+
+def test_records_taken_after_a_later_one_are_counted_as_late():
+    order = TimeOrder()
+    order.add(0, records(0, 10, 40))
+    drain(order, {0, 1})
+    assert (order.late, order.behind_ms) == (0, 0)
+    order.forget(set())  # no position set again: nothing forgotten
+    order.add(1, records(1, 15, 25, 50))  # arrived after 40 went out
+    assert drain(order, {0, 1}) == [(1, 0), (1, 1), (1, 2)]
+    assert (order.late, order.behind_ms) == (2, 25)
+    order.forget()  # positions set again: what comes next is read again, not late
+    order.add(1, records(1, 15))
+    drain(order, {1})
+    assert order.late == 0
