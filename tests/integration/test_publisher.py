@@ -1,0 +1,50 @@
+"""Publishing in one batch per partition: every record lands where the producer's own partitioner would put it,
+in order within its partition, with its key, headers and time, on several topics at once."""
+
+import asyncio
+import uuid
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from services.shared.kafka import Outgoing, Publisher, ensure_topics
+
+from .kafka_tools import read_all
+
+
+def test_records_land_on_their_keys_partitions_in_order(kafka_settings):
+    topics = [f"publish-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    messages = [
+        Outgoing(topics[i % 2], f"fp-{i % 50}".encode(), f"{i}".encode(), [("n", f"{i}".encode())], 1_000 + i)
+        for i in range(3000)
+    ]
+    big = Outgoing(topics[0], b"fp-big", b"x" * 300_000, [], 99_000)  # alone larger than a batch (256 KiB)
+    messages.insert(1500, big)
+    unkeyed = Outgoing(topics[1], None, b"no key", [], 99_001)
+    landed = asyncio.run(_publish(kafka_settings, topics, messages + [unkeyed]))
+
+    partitions = list(range(kafka_settings.kafka_partitions))
+    for topic in topics:
+        records, sent = landed[topic], [m for m in messages + [unkeyed] if m.topic == topic]
+        landed_in = {r.value: r.partition for r in records}
+        assert sorted(landed_in) == sorted(m.value for m in sent)
+        expected = {m.value: _partition(m, partitions, landed_in) for m in sent}
+        for p in partitions:
+            assert [r.value for r in records if r.partition == p] == [m.value for m in sent if expected[m.value] == p]
+    by_value = {r.value: r for records in landed.values() for r in records}
+    assert by_value[b"42"].timestamp == 1_042 and list(by_value[b"42"].headers) == [("n", b"42")]
+    assert by_value[b"x" * 300_000].timestamp == 99_000
+
+
+def _partition(m: Outgoing, partitions: list[int], landed_in: dict[bytes, int]) -> int:
+    """Where the producer's partitioner puts a keyed record; an unkeyed one may go anywhere."""
+    return landed_in[m.value] if m.key is None else DefaultPartitioner()(m.key, partitions, partitions)
+
+
+async def _publish(kafka, topics: list[str], messages: list[Outgoing]) -> dict:
+    await ensure_topics(kafka, topics)
+    publisher = Publisher(kafka)
+    try:
+        await publisher.publish(messages)
+    finally:
+        await publisher.stop()
+    return {t: await read_all(kafka, t, lambda rs, t=t: len(rs) >= sum(m.topic == t for m in messages)) for t in topics}
