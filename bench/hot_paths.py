@@ -111,7 +111,10 @@ def correlator_path(normalized: list[Any], snap: Snapshot) -> tuple[Callable[[],
             alerts = [correlator_pipeline.decode(r) for r in batch]
             sightings = [(a.fingerprint, correlator_pipeline.sighting(a)) for a in alerts]
             changed, told = correlator_pipeline.correlate_batch(states, sightings, groups, snap)
-            out = [correlator_pipeline.emission(t.state, snap, t.group, t.cause.event_id, t.cause.at) for t in told]
+            out = [
+                correlator_pipeline.emission(t.state, snap, t.group, t.cause.event_id, t.cause.at, t.sequence)
+                for t in told
+            ]
             for t in changed:
                 states[t.alert.fingerprint] = t
             _store_rows(changed)

@@ -141,11 +141,13 @@ class Tracked:
 
 @dataclass(frozen=True, slots=True)
 class Told:
-    """A state downstream must hear of, its group as it was then, and the sighting that caused it."""
+    """A state downstream must hear of, its group as it was then, and the sighting that caused it; `sequence`
+    is the alert's number as told (set by the pipeline, which numbers a batch's emissions per fingerprint)."""
 
     state: Tracked
     group: OpenGroup | None
     cause: Observation
+    sequence: int = 0
 
 
 def correlate_all(

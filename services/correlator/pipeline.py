@@ -63,17 +63,22 @@ def sighting(alert: Alert) -> Sighting:
 
 
 def emission(
-    t: Tracked, snap: Snapshot, group: OpenGroup | None, cause_event_id: str, cause_at: datetime | None
+    t: Tracked,
+    snap: Snapshot,
+    group: OpenGroup | None,
+    cause_event_id: str,
+    cause_at: datetime | None,
+    sequence: int,
 ) -> kafka.Outgoing:
-    """The CorrelatedAlert for state `t`; its event id is a function of (fingerprint, sequence), so a batch
-    replayed after a crash re-emits the same id."""
+    """The CorrelatedAlert for state `t` numbered `sequence`; its event id is a function of (fingerprint,
+    sequence), so a batch replayed after a crash re-emits the same id."""
     s = t.alert
     # The stable key (root CI or label digest), not the time-window instance: while an incident is open,
     # a later alert on the same root joins it instead of opening a second one; ticketing owns reopen rules.
     key = t.incident_key
     ca = CorrelatedAlert(
-        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{s.fingerprint}/{s.sequence}")),
-        sequence=s.sequence,
+        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{s.fingerprint}/{sequence}")),
+        sequence=sequence,
         group_key=key,
         fingerprint=s.fingerprint,
         status=AlertStatus.ALERT_STATUS_FIRING if t.shown_firing else AlertStatus.ALERT_STATUS_RESOLVED,
@@ -175,7 +180,7 @@ async def apply(
     groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
     loaded = dict(groups)
     changed, told = correlate_batch(states, sightings, groups, snap)
-    outgoing += [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at) for t in told]
+    outgoing += [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at, t.sequence) for t in told]
     metrics.DURING_CHANGE.inc(sum(1 for t in told if t.state.during_change))
     metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
     await store.save(conn, changed)
@@ -196,7 +201,7 @@ def correlate_batch(
     for t in told:
         fingerprint = t.state.alert.fingerprint
         sequences[fingerprint] = next_sequence(sequences[fingerprint], t.cause.at)
-        numbered.append(evolve(t, state=_numbered(t.state, sequences[fingerprint])))
+        numbered.append(Told(t.state, t.group, t.cause, sequences[fingerprint]))
     changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and t != states.get(fp)]
     return changed, numbered
 
@@ -259,6 +264,6 @@ def _expired(
         after, emit = result
         if emit:
             after = _numbered(after, next_sequence(after.alert.sequence, t.expires_at or moment))
-            outgoing.append(emission(after, snap, groups.get(after.group_key), "", None))
+            outgoing.append(emission(after, snap, groups.get(after.group_key), "", None, after.alert.sequence))
         changed.append(after)
     return changed

@@ -125,6 +125,6 @@ def test_repeats_coalesce_only_between_changes_of_their_incident():
 
 def test_sequences_count_up_per_fingerprint_and_the_stored_state_has_the_last():
     changed, told = correlate_batch({}, STORY, {}, snapshot())
-    app0 = [t.state.alert.sequence for t in told if t.state.alert.fingerprint == "app-0"]
+    app0 = [t.sequence for t in told if t.state.alert.fingerprint == "app-0"]
     assert app0 == sorted(app0) and len(set(app0)) == 3
     assert {t.alert.fingerprint: t.alert.sequence for t in changed}["app-0"] == app0[-1]
