@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from services.shared.frozen import evolve
 
 from . import dedup, flapping
-from .binding import UNBOUND, MatchRules, bind
+from .binding import UNBOUND, Binding, MatchRules, bind
 from .cmdb import Cmdb
 from .dedup import AlertState, Observation
 from .flapping import FlapPolicy, FlapState
-from .grouping import GroupingPolicy, GroupInstance, continue_or_open, group_key_for
+from .grouping import GroupingPolicy, GroupInstance, GroupKey, continue_or_open, group_key_for
 from .heartbeats import SOURCE as HEARTBEAT_SOURCE
 from .known_errors import KnownError, KnownErrorCatalog
 from .windows import WindowIndex, WindowPolicy
@@ -78,6 +78,36 @@ class Snapshot:
     expiry: ExpiryPolicy = ExpiryPolicy()
     known_errors: Mapping[str, KnownError] = field(default_factory=dict, hash=False)  # by id, for emissions
     reopen_window: timedelta = dedup.DEFAULT_REOPEN_WINDOW
+    # What an alert's labels and text bind to, by (labels, title, description): a storm is the same alerts
+    # again, and binding, known-error matching and the group key depend on nothing else this snapshot does not fix.
+    bound: dict[tuple[frozenset[tuple[str, str]], str, str], "Bound"] = field(
+        default_factory=dict, hash=False, compare=False, repr=False
+    )
+
+
+REMEMBERED = 50_000  # bindings per snapshot; then forgotten all at once
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    binding: Binding
+    known_error: KnownError | None
+    group_key: GroupKey
+
+
+def bound(obs: Observation, snap: Snapshot) -> Bound:
+    """The CI the alert binds to, the known error it matches and its group key, remembered in the snapshot."""
+    key = (frozenset(obs.labels.items()), obs.title, obs.description)
+    found = snap.bound.get(key)
+    if found is None:
+        binding = bind(obs.labels, snap.cmdb, snap.rules)
+        ci = snap.cmdb.get(binding.ci_id) if binding.ci_id else None
+        known = snap.catalog.match(obs.labels, ci.ci_class if ci else None, f"{obs.title}\n{obs.description}")
+        group_key = group_key_for(binding.ci_id, obs.labels, snap.cmdb, snap.grouping)
+        if len(snap.bound) >= REMEMBERED:
+            snap.bound.clear()
+        found = snap.bound[key] = Bound(binding, known, group_key)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +287,8 @@ def _sight(
 
 
 def _binding(announced: bool, obs: Observation, snap: Snapshot) -> dict[str, object]:
-    binding = bind(obs.labels, snap.cmdb, snap.rules)
-    ci = snap.cmdb.get(binding.ci_id) if binding.ci_id else None
-    known = snap.catalog.match(obs.labels, ci.ci_class if ci else None, f"{obs.title}\n{obs.description}")
+    found = bound(obs, snap)
+    binding, known = found.binding, found.known_error
     window = snap.windows.active_for(binding.ci_id, obs.at) if binding.ci_id else None
     return {
         "ci_id": binding.ci_id,
@@ -278,7 +307,7 @@ def _grouped(
 ) -> dict[str, object]:
     """The group fields of `state` bound to `ci_id` after `obs` (none when they stay); `groups` updated."""
     if opened or not state.group_id:
-        key = group_key_for(ci_id, obs.labels, snap.cmdb, snap.grouping)
+        key = bound(obs, snap).group_key
         current = groups.get(key.key)
         instance = continue_or_open(current.instance if current else None, key, obs.at, snap.grouping)
         affected = current.affected if current and current.instance.id == instance.id else frozenset()

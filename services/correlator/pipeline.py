@@ -15,16 +15,14 @@ from aiokafka import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from services.shared import kafka
-from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert
-from services.shared.contracts.timestamps import utc
+from services.shared.contracts import FIRING, RESOLVED, Alert, CorrelatedAlert
+from services.shared.contracts.timestamps import stamp, utc
 from services.shared.frozen import evolve
 from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
-from .binding import bind
-from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, correlate_all, expire
+from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, bound, correlate_all, expire
 from .dedup import Observation, next_sequence
-from .grouping import group_key_for
 from .snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ def received_at(alert: Alert) -> datetime:
 def observation(alert: Alert) -> Observation:
     return Observation(
         event_id=alert.event_id,
-        firing=alert.status == AlertStatus.ALERT_STATUS_FIRING,
+        firing=alert.status == FIRING,
         severity=alert.severity,
         title=alert.summary or alert.labels.get("alertname", alert.fingerprint),
         description=alert.description,
@@ -58,7 +56,7 @@ def observation(alert: Alert) -> Observation:
 
 def sighting(alert: Alert) -> Sighting:
     ends_at = utc(alert.ends_at) if alert.HasField("ends_at") else None
-    firing = alert.status == AlertStatus.ALERT_STATUS_FIRING
+    firing = alert.status == FIRING
     return Sighting(observation(alert), ends_at if firing else None)
 
 
@@ -81,7 +79,7 @@ def emission(
         sequence=sequence,
         group_key=key,
         fingerprint=s.fingerprint,
-        status=AlertStatus.ALERT_STATUS_FIRING if t.shown_firing else AlertStatus.ALERT_STATUS_RESOLVED,
+        status=FIRING if t.shown_firing else RESOLVED,
         severity=s.severity,
         title=s.title,
         description=s.description,
@@ -98,10 +96,10 @@ def emission(
         expired=t.expired,
     )
     ca.labels.update(s.labels)
-    ca.first_seen.FromDatetime(s.first_seen)
-    ca.last_seen.FromDatetime(s.last_seen)
+    stamp(ca.first_seen, s.first_seen)
+    stamp(ca.last_seen, s.last_seen)
     if cause_at is not None:
-        ca.cause_received_at.FromDatetime(cause_at)
+        stamp(ca.cause_received_at, cause_at)
     ci = snap.cmdb.get(t.ci_id) if t.ci_id else None
     if ci is not None:
         ca.ci_name, ca.ci_class, ca.ci_criticality = ci.name, ci.ci_class, ci.criticality
@@ -213,9 +211,7 @@ def _numbered(t: Tracked, sequence: int) -> Tracked:
 def _candidate_keys(states: dict[str, Tracked], sightings: list[tuple[str, Sighting]], snap: Snapshot) -> set[str]:
     """Group keys the batch may touch: each alert's own, and the key each of its label sets binds to."""
     keys = {t.group_key for t in states.values() if t.group_key}
-    for labels in {tuple(sorted(s.observation.labels.items())) for _, s in sightings}:
-        binding = bind(dict(labels), snap.cmdb, snap.rules)
-        keys.add(group_key_for(binding.ci_id, dict(labels), snap.cmdb, snap.grouping).key)
+    keys.update(bound(s.observation, snap).group_key.key for _, s in sightings)
     return keys
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.shared.contracts import IncidentEvent
+from services.shared.contracts.timestamps import stamp
 
 from .clocks import ClockView, SlaRules, views
 from .incident import Change, Event, Incident
@@ -56,9 +57,9 @@ def _message(
         previous_priority=previous_priority if event.type == "priority_changed" else 0,
     )
     _fill(m, i, clocks)
-    m.occurred_at.FromDatetime(i.updated_at)
+    stamp(m.occurred_at, i.updated_at)
     if cause.received_at is not None:
-        m.cause_received_at.FromDatetime(cause.received_at)
+        stamp(m.cause_received_at, cause.received_at)
     return m
 
 
@@ -78,7 +79,7 @@ def _fill(m: IncidentEvent, i: Incident, clocks: dict[str, ClockView]) -> None:
         ("closed_at", i.closed_at),
     ):
         if value is not None:
-            getattr(m, name).FromDatetime(value)
+            stamp(getattr(m, name), value)
     for name, clock in (("response_due_at", clocks["response"]), ("resolution_due_at", clocks["resolution"])):
         if clock.due_at is not None:
-            getattr(m, name).FromDatetime(clock.due_at)
+            stamp(getattr(m, name), clock.due_at)

@@ -10,7 +10,7 @@ from aiokafka import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from services.shared import kafka
-from services.shared.contracts import AlertStatus, CorrelatedAlert
+from services.shared.contracts import FIRING, CorrelatedAlert
 from services.shared.contracts.timestamps import utc
 from services.shared.postgres import save_offsets
 
@@ -31,7 +31,7 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
         fingerprint=ca.fingerprint,
         group_key=ca.group_key,
         sequence=ca.sequence,
-        firing=ca.status == AlertStatus.ALERT_STATUS_FIRING,
+        firing=ca.status == FIRING,
         occurrences=ca.occurrences,
         severity=ca.severity,
         title=ca.title,

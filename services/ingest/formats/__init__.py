@@ -10,7 +10,7 @@ from typing import Annotated
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AfterValidator, BeforeValidator
 
-from services.shared.contracts import Alert, AlertStatus
+from services.shared.contracts import FIRING, RESOLVED, Alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +63,6 @@ def _instant(at: datetime) -> tuple[int, int, int]:
     return ts.seconds, ts.nanos, int(at.timestamp() * 1_000_000)
 
 
-_FIRING, _RESOLVED = AlertStatus.ALERT_STATUS_FIRING, AlertStatus.ALERT_STATUS_RESOLVED
-
-
 def new_alert(ctx: Context, *, source: str, fingerprint: str, firing: bool, **fields: object) -> Alert:
     """An Alert stamped with its event id, receive time and per-key sequence (receive time in µs)."""
     seconds, nanos, micros = _instant(ctx.received_at)
@@ -73,7 +70,7 @@ def new_alert(ctx: Context, *, source: str, fingerprint: str, firing: bool, **fi
         event_id=ctx.new_event_id(),
         fingerprint=fingerprint,
         source=source,
-        status=_FIRING if firing else _RESOLVED,
+        status=FIRING if firing else RESOLVED,
         sequence=micros,
     )
     alert.received_at.seconds, alert.received_at.nanos = seconds, nanos

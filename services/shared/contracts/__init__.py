@@ -8,4 +8,7 @@ try:
 except ImportError as exc:  # pragma: no cover - only on a checkout that skipped the build
     raise ImportError("contracts are not generated: run `make proto`") from exc
 
-__all__ = ["Alert", "AlertStatus", "CorrelatedAlert", "IncidentEvent", "Severity"]
+# Looked up once: each attribute of a protobuf enum wrapper is a Python-level __getattr__, on the hot paths.
+FIRING, RESOLVED = AlertStatus.ALERT_STATUS_FIRING, AlertStatus.ALERT_STATUS_RESOLVED
+
+__all__ = ["FIRING", "RESOLVED", "Alert", "AlertStatus", "CorrelatedAlert", "IncidentEvent", "Severity"]

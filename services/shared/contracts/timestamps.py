@@ -1,4 +1,4 @@
-"""Reading protobuf Timestamps on the hot path."""
+"""Reading and writing protobuf Timestamps on the hot path."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -14,3 +14,10 @@ def utc(ts: Timestamp) -> datetime:
     if seconds in _SECONDS_RANGE and 0 <= nanos < 1_000_000_000:
         return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
     return ts.ToDatetime(tzinfo=UTC)  # out of range: raises as protobuf does
+
+
+def stamp(ts: Timestamp, at: datetime) -> None:
+    """ts.FromDatetime(at), the same value, at a fraction of its cost (it goes through a time tuple and
+    calendar.timegm in pure Python; several per emitted message). A naive `at` is taken as UTC, as there."""
+    delta = (at if at.tzinfo is not None else at.replace(tzinfo=UTC)) - _EPOCH
+    ts.seconds, ts.nanos = delta.days * 86_400 + delta.seconds, delta.microseconds * 1000

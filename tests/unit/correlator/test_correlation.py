@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.correlator import correlation
 from services.correlator.binding import MatchRules
 from services.correlator.cmdb import CI, Cmdb, Relationship
 from services.correlator.correlation import (
@@ -10,6 +11,7 @@ from services.correlator.correlation import (
     ExpiryPolicy,
     Sighting,
     Snapshot,
+    bound,
     correlate,
     expire,
 )
@@ -232,3 +234,24 @@ def test_batch_boundaries_change_neither_the_final_state_nor_the_status_changes_
     # Alone, each duplicate is emitted (a count change); together they coalesce. Status changes never do.
     dedupe = [s for i, s in enumerate(one_by_one) if i == 0 or s != one_by_one[i - 1]]
     assert dedupe == [s for i, s in enumerate(whole_emitted) if i == 0 or s != whole_emitted[i - 1]]
+
+
+def test_what_an_alert_binds_to_is_remembered_per_snapshot_and_per_labels_and_text(monkeypatch):
+    snap = snapshot()
+    first = bound(seen("e1", "app-3", alertname="DiskFull").observation, snap)
+    assert (first.binding.ci_id, first.known_error.id, first.group_key.key) == ("app-3", "KE-1", "ci:host-1")
+    assert bound(seen("e2", "app-3", alertname="DiskFull", at=T0 + timedelta(hours=1)).observation, snap) is first
+    assert bound(seen("e3", "db-1", alertname="DiskFull").observation, snap).binding.ci_id == "db-1"
+    other = Snapshot(
+        2,
+        Cmdb.build([CI("app-3", "app-3", "application")], []),
+        MatchRules(),
+        KnownErrorCatalog.build([]),
+        WindowIndex.build((), (), CMDB),
+    )
+    again = bound(seen("e1", "app-3", alertname="DiskFull").observation, other)  # a new CMDB: bound afresh
+    assert (again.known_error, again.group_key.key) == (None, "ci:app-3")
+    monkeypatch.setattr(correlation, "REMEMBERED", 2)
+    for i in range(5):
+        assert bound(seen(f"n{i}", f"app-{i}").observation, snap).binding.ci_id == f"app-{i}"
+    assert len(snap.bound) <= 2
