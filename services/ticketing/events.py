@@ -24,6 +24,8 @@ NO_CAUSE = Cause()
 
 def incident_events(change: Change, rules: SlaRules, cause: Cause = NO_CAUSE) -> list[IncidentEvent]:
     """One message per event of the change; `sequence` is the incident's version after that event."""
+    if not change.events:
+        return []  # a repeat, counted silently: nothing to tell, and its SLA views would cost most of its path
     first = change.incident.version - len(change.events) + 1
     previous_priority = change.before.priority if change.before else 0
     clocks = views(change.incident, change.incident.updated_at, rules)  # one incident state: the same for each
