@@ -232,7 +232,7 @@ def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
     if before == member:
         return None  # the same report again
     at = max(u.at, current.updated_at)
-    if _repeats(before, member) and _carried(current, u) == current:
+    if _repeats(before, member) and not _learned(current, u):
         return Change(current, _counted(current, before, member, at), ())  # derived fields cannot have moved
     change = _with_member(current, current, u, member, policy, at, "updated")
     incident = change.incident
@@ -289,19 +289,27 @@ def _new_occurrences(before: Member | None, after: Member) -> int:
 
 def _carried(incident: Incident, u: AlertUpdate) -> Incident:
     """What the incident learns from an alert: first known value wins; a person's assignment is never undone."""
+    learned = _learned(incident, u)
+    return evolve(incident, **learned) if learned else incident
+
+
+def _learned(incident: Incident, u: AlertUpdate) -> dict[str, object]:
+    """The fields the alert changes (see _carried); none for most reports, which are repeats."""
     root = incident.ci_id or u.root_ci_id or u.ci_id
-    return evolve(
-        incident,
-        ci_id=root,
-        ci_name=incident.ci_name or (u.ci_name if u.ci_id == root else ""),
-        service=incident.service or u.service,
-        assignment_group=incident.assignment_group or u.support_group,
-        known_error_id=incident.known_error_id or u.known_error_id,
-        workaround=incident.workaround or u.workaround,
-        change_id=incident.change_id or u.change_id,
-        during_change=incident.during_change or u.during_change,
-        affected_ci_ids=tuple(sorted({*incident.affected_ci_ids, *u.affected_ci_ids, *([u.ci_id] if u.ci_id else [])})),
-    )
+    carried = {
+        "ci_id": root,
+        "ci_name": incident.ci_name or (u.ci_name if u.ci_id == root else ""),
+        "service": incident.service or u.service,
+        "assignment_group": incident.assignment_group or u.support_group,
+        "known_error_id": incident.known_error_id or u.known_error_id,
+        "workaround": incident.workaround or u.workaround,
+        "change_id": incident.change_id or u.change_id,
+        "during_change": incident.during_change or u.during_change,
+        "affected_ci_ids": tuple(
+            sorted({*incident.affected_ci_ids, *u.affected_ci_ids, *([u.ci_id] if u.ci_id else [])})
+        ),
+    }
+    return {name: value for name, value in carried.items() if getattr(incident, name) != value}
 
 
 def _derived(incident: Incident, policy: IncidentPolicy) -> Incident:
