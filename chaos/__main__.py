@@ -156,7 +156,14 @@ def report(s: Storm, clean: RunResult, faulty: RunResult, c: Comparison, events:
         " their 'updated' events",
         f"  (events deduplicated by event id; redelivered copies seen: {c.event_copies:,};"
         f" one incident version under two event ids: {c.events_doubled:,})",
+        "records taken out of time order / waits given up on a silent partition: "
+        + "; ".join(f"{r.name} {_given_up(r)}" for r in (clean, faulty)),
     ]
+    if not c.ok and any(late for late, _ in clean.order_given_up.values()):
+        lines.append(
+            "note: the clean run itself took records out of time order (they reached a merge past its waits), so"
+            " it is no fault-free reference for the events; run again"
+        )
     lines += [f"note: {n}" for n in c.notes]
     if c.differences:
         lines += ["", f"differences ({len(c.differences)}):"]
@@ -168,6 +175,10 @@ def report(s: Storm, clean: RunResult, faulty: RunResult, c: Comparison, events:
     )
     lines += ["", "RESULT: " + (f"PASS - {same}" if c.ok else "FAIL")]
     return "\n".join(lines)
+
+
+def _given_up(r: RunResult) -> str:
+    return ", ".join(f"{service} {late:,} / {stalls:,}" for service, (late, stalls) in r.order_given_up.items())
 
 
 def _seconds(value: float | None) -> str:
@@ -183,6 +194,7 @@ def summary(clean: RunResult, faulty: RunResult, c: Comparison) -> dict:
             "events": len({e.event_id for e in r.events}),
             "dead_letters": r.dead_letters,
             "recoveries": [asdict(x) for x in r.recoveries],
+            "order_given_up": r.order_given_up,
         }
 
     return {"clean": brief(clean), faulty.name: brief(faulty), "comparison": asdict(replace(c))}

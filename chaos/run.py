@@ -4,6 +4,7 @@ faults are injected, wait until the pipeline is quiet, and collect what it produ
 import asyncio
 import json
 import logging
+import re
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,8 @@ class RunResult:
     events: list[outcome.EventRecord] = field(default_factory=list)
     dead_letters: int = 0
     input_problems: list[str] = field(default_factory=list)
+    # per time-ordered service: records applied after a later one, and waits given up on a silent partition
+    order_given_up: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 async def run(
@@ -78,6 +81,23 @@ async def run(
         if probe is not None:
             await probe.stop()
         await asyncio.to_thread(parts.stop)
+        result.order_given_up = await asyncio.to_thread(order_given_up, workdir)
+
+
+LATE = re.compile(r": (\d+) records taken after a record up to")
+STALL = "going on without them"
+
+
+def order_given_up(workdir: Path) -> dict[str, tuple[int, int]]:
+    """From the services' warnings: how many records each time-ordered merge took out of time order (they
+    reached it past ORDER_GRACE_MS / ORDER_MAX_WAIT_MS), and how often it stopped waiting for a partition."""
+    given_up = {}
+    for service in ("ingest", "correlator"):
+        path = workdir / f"{service}.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        late = sum(int(m.group(1)) for line in lines if (m := LATE.search(line)))
+        given_up[service] = (late, sum(STALL in line for line in lines))
+    return given_up
 
 
 def save_outcome(result: RunResult, normalized: list[dict], correlated: list[dict]) -> None:
