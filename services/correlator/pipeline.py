@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from services.shared import kafka
 from services.shared.contracts import FIRING, RESOLVED, Alert, CorrelatedAlert
 from services.shared.contracts.timestamps import stamp, utc
+from services.shared.event_ids import NamedIds
 from services.shared.frozen import evolve
 from services.shared.postgres import save_offsets
 
@@ -26,7 +27,7 @@ from .dedup import Observation, next_sequence
 from .snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
-_EVENT_NAMESPACE = uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10")
+_EVENT_IDS = NamedIds(uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10"))
 
 
 def decode(record: ConsumerRecord) -> Alert:
@@ -75,7 +76,7 @@ def emission(
     # a later alert on the same root joins it instead of opening a second one; ticketing owns reopen rules.
     key = t.incident_key
     ca = CorrelatedAlert(
-        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"{s.fingerprint}/{sequence}")),
+        event_id=_EVENT_IDS(f"{s.fingerprint}/{sequence}"),
         sequence=sequence,
         group_key=key,
         fingerprint=s.fingerprint,

@@ -2,7 +2,6 @@
 and the reference data (CMDB, known errors, changes, windows) read into a Snapshot."""
 
 import asyncio
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -55,7 +54,7 @@ def tracked(r: asyncpg.Record) -> Tracked:
         title=r["title"],
         description=r["description"],
         source=r["source"],
-        labels=json.loads(r["labels"]),
+        labels=orjson.loads(r["labels"]),
         first_seen=r["first_seen"],
         last_seen=r["last_seen"],
         occurrences=r["occurrences"],
@@ -74,7 +73,7 @@ def tracked(r: asyncpg.Record) -> Tracked:
         window_id=r["window_id"],
         suppressed=r["suppressed"],
         during_change=r["during_change"],
-        flap=_flap(json.loads(r["flap"])),
+        flap=_flap(orjson.loads(r["flap"])),
         announced=r["announced"],
         expires_at=r["expires_at"],
         expired=r["expired"],
@@ -95,14 +94,14 @@ def _flap(raw: dict) -> FlapState:
 
 def _flap_json(flap: FlapState) -> str:
     last = flap.last_change_at
-    return json.dumps(
+    return orjson.dumps(
         {
             "status": flap.status,
             "changes": [t.isoformat() for t in flap.changes],
             "last_change_at": last.isoformat() if last else None,
             "flapping": flap.flapping,
         }
-    )
+    ).decode()
 
 
 async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
@@ -117,12 +116,12 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
             t.alert.title,
             t.alert.description,
             t.alert.source,
-            json.dumps(dict(t.alert.labels)),
+            orjson.dumps(dict(t.alert.labels)).decode(),
             t.alert.first_seen,
             t.alert.last_seen,
             t.alert.occurrences,
             t.alert.sequence,
-            json.dumps(t.alert.recent_event_ids),
+            orjson.dumps(t.alert.recent_event_ids).decode(),
             t.group_id or f"alert:{t.alert.fingerprint}",
             t.group_key,
             t.ci_id,
@@ -260,7 +259,7 @@ async def save_groups(conn: asyncpg.Connection, groups: Sequence[OpenGroup]) -> 
                     g.instance.key.root_ci_id,
                     g.instance.opened_at,
                     g.instance.last_at,
-                    json.dumps(sorted(g.affected)),
+                    orjson.dumps(sorted(g.affected)).decode(),
                 )
                 for g in groups
             ],
@@ -277,7 +276,7 @@ def _heartbeat(r: asyncpg.Record) -> Heartbeat:
         r["name"],
         timedelta(seconds=r["interval_seconds"]),
         r["last_beat_at"],
-        json.loads(r["labels"]),
+        orjson.loads(r["labels"]),
         r["summary"],
         r["missed"],
     )
@@ -321,7 +320,7 @@ async def save_heartbeats(conn: asyncpg.Connection, beats: Sequence[Heartbeat]) 
                     b.name,
                     int(b.interval.total_seconds()),
                     b.last_beat_at,
-                    json.dumps(dict(b.labels)),
+                    orjson.dumps(dict(b.labels)).decode(),
                     b.summary,
                     b.missed,
                 )

@@ -1,7 +1,6 @@
 """alerts.raw: senders on Kafka publish any supported format, named in the `source` header. Each message is
 validated and normalised like an HTTP request; one that cannot be goes to alerts.dlq with the reason."""
 
-import hashlib
 import itertools
 import logging
 import uuid
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 from services.shared import kafka
 from services.shared.api import ApiError, FieldError, field_errors, refuse_unstorable_json
 from services.shared.contracts import Alert
+from services.shared.event_ids import NamedIds
 
 from . import metrics
 from .formats import Context
@@ -70,15 +70,8 @@ def _reasons(errors: list[FieldError]) -> str:
 def event_ids(position: str) -> Callable[[], str]:
     """str(uuid5(_EVENT_NAMESPACE, f"{position}/{n}")) for n = 0, 1, ...: the same ids, with the hash of the
     common prefix computed once (ingest makes one per alert)."""
-    prefix = hashlib.sha1(_EVENT_NAMESPACE.bytes + f"{position}/".encode())  # noqa: S324 - uuid5 is SHA-1
-    counter = itertools.count()
-
-    def next_id() -> str:
-        digest = prefix.copy()
-        digest.update(str(next(counter)).encode())
-        return str(uuid.UUID(bytes=digest.digest()[:16], version=5))
-
-    return next_id
+    ids, counter = NamedIds(_EVENT_NAMESPACE, f"{position}/"), itertools.count()
+    return lambda: ids(str(next(counter)))
 
 
 class NoStoredOffsets(kafka.OffsetStore):

@@ -1,0 +1,15 @@
+"""NamedIds makes exactly uuid5's ids."""
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.shared.event_ids import NamedIds
+
+NAMESPACE = uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10")
+
+
+@given(st.text(), st.text())
+def test_named_ids_are_uuid5(prefix, name):
+    assert NamedIds(NAMESPACE, prefix)(name) == str(uuid.uuid5(NAMESPACE, prefix + name))
