@@ -80,7 +80,7 @@ class Snapshot:
     reopen_window: timedelta = dedup.DEFAULT_REOPEN_WINDOW
     # What an alert's labels and text bind to, by (labels, title, description): a storm is the same alerts
     # again, and binding, known-error matching and the group key depend on nothing else this snapshot does not fix.
-    bound: dict[tuple[frozenset[tuple[str, str]], str, str], "Bound"] = field(
+    bindings: dict[tuple[frozenset[tuple[str, str]], str, str], "Bound"] = field(
         default_factory=dict, hash=False, compare=False, repr=False
     )
 
@@ -98,15 +98,15 @@ class Bound:
 def bound(obs: Observation, snap: Snapshot) -> Bound:
     """The CI the alert binds to, the known error it matches and its group key, remembered in the snapshot."""
     key = (frozenset(obs.labels.items()), obs.title, obs.description)
-    found = snap.bound.get(key)
+    found = snap.bindings.get(key)
     if found is None:
         binding = bind(obs.labels, snap.cmdb, snap.rules)
         ci = snap.cmdb.get(binding.ci_id) if binding.ci_id else None
         known = snap.catalog.match(obs.labels, ci.ci_class if ci else None, f"{obs.title}\n{obs.description}")
         group_key = group_key_for(binding.ci_id, obs.labels, snap.cmdb, snap.grouping)
-        if len(snap.bound) >= REMEMBERED:
-            snap.bound.clear()
-        found = snap.bound[key] = Bound(binding, known, group_key)
+        if len(snap.bindings) >= REMEMBERED:
+            snap.bindings.clear()
+        found = snap.bindings[key] = Bound(binding, known, group_key)
     return found
 
 

@@ -373,7 +373,7 @@ class BatchConsumer:
             self._stalled_since = now
         elif now - self._stalled_since > self._max_wait:
             # A partition that should have more brings nothing (a slow leader): the others go on without it.
-            empty = sorted(tp.partition for tp in assigned if not self._order.buffered(tp))
+            empty = sorted(tp.partition for tp in assigned - caught_up if not self._order.buffered(tp))
             log.warning(
                 "%s partitions %s brought nothing for %.1fs: going on without them", self._topic, empty, self._max_wait
             )

@@ -254,4 +254,4 @@ def test_what_an_alert_binds_to_is_remembered_per_snapshot_and_per_labels_and_te
     monkeypatch.setattr(correlation, "REMEMBERED", 2)
     for i in range(5):
         assert bound(seen(f"n{i}", f"app-{i}").observation, snap).binding.ci_id == f"app-{i}"
-    assert len(snap.bound) <= 2
+    assert len(snap.bindings) <= 2
