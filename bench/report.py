@@ -44,6 +44,8 @@ def rows(r: dict) -> list[tuple[str, str]]:
                 f"  {_mark(p99 <= TARGETS['latency_p99_ms'])}",
             )
         )
+        hops = lat.get("hops_p50_p99_ms") or {}
+        out += [(f"  {hop} hop p50/p99 (ms)", f"{p50:.0f} / {p99:.0f}") for hop, (p50, p99) in hops.items()]
     http = r.get("http")
     if http:
         ok = [row for row in http if sustained(row)]

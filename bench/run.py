@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.ingest.formats import Context, alertmanager
 from services.ingest.formats.alertmanager import AlertmanagerWebhook
-from services.shared.contracts import IncidentEvent
-from services.shared.kafka import INCIDENT_EVENTS, client_options, ensure_topics, new_producer
+from services.shared.contracts import Alert, CorrelatedAlert, IncidentEvent
+from services.shared.kafka import CORRELATED, INCIDENT_EVENTS, NORMALIZED, client_options, ensure_topics, new_producer
 
 from . import drive, report, stack
 from .storm import StormMix, distinct_firing, webhooks
@@ -145,33 +145,26 @@ async def latency(s: stack.Stack, rate: int, seconds: int, cis: int) -> dict:
     mix = StormMix(alerts=alerts, fingerprints=alerts // 10, cis=cis, prefix=prefix)
     await drive.load_reference(s, mix)
     bodies = list(webhooks(mix))
+    trace = HopTrace(time.time() - 1)
     consumer = AIOKafkaConsumer(**client_options(s.kafka), fetch_max_wait_ms=5)
     await consumer.start()
     await consumer.topics()
-    parts = [TopicPartition(INCIDENT_EVENTS, p) for p in consumer.partitions_for_topic(INCIDENT_EVENTS) or ()]
+    parts = [
+        TopicPartition(topic, p)
+        for topic in (NORMALIZED, CORRELATED, INCIDENT_EVENTS)
+        for p in consumer.partitions_for_topic(topic) or ()
+    ]
     consumer.assign(parts)
     for tp, end in (await consumer.end_offsets(parts)).items():
-        consumer.seek(tp, end)  # ListOffsets may answer short of the end: older events are filtered by time
-    first: dict[str, float] = {}  # cause event id -> latency of its first incident event (s)
-    events = 0
-    since = time.time() - 1
+        consumer.seek(tp, end)  # ListOffsets may answer short of the end: older records are filtered by time
 
     async def collect() -> None:
-        nonlocal events
         while True:
-            for records in (await consumer.getmany(timeout_ms=100, max_records=10_000)).values():
+            batches = await consumer.getmany(timeout_ms=100, max_records=10_000)
+            seen = time.time()
+            for records in batches.values():
                 for r in records:
-                    event = IncidentEvent()
-                    event.ParseFromString(r.value)
-                    if not event.cause_event_id or not event.HasField("cause_received_at"):
-                        continue
-                    cause_at = event.cause_received_at.ToNanoseconds() / 1e9
-                    if cause_at < since:
-                        continue
-                    events += 1
-                    lag = r.timestamp / 1000 - cause_at
-                    if lag < first.get(event.cause_event_id, float("inf")):
-                        first[event.cause_event_id] = lag
+                    trace.add(r, seen)
 
     collector = asyncio.create_task(collect())
     try:
@@ -186,21 +179,80 @@ async def latency(s: stack.Stack, rate: int, seconds: int, cis: int) -> dict:
         collector.cancel()
         await asyncio.gather(collector, return_exceptions=True)
         await consumer.stop()
-    samples = sorted(first.values())
-    q = statistics.quantiles(samples, n=100) if len(samples) > 1 else [float("nan")] * 99
+    samples = sorted(trace.first_event.values())
+    q = _percentiles(samples)
     return {
         "rate": rate,
         "seconds": seconds,
         "achieved_rate": mix.alerts / sent,
         "alerts": mix.alerts,
         "traced_alerts": len(samples),
-        "events": events,
+        "events": trace.events,
         "p50_ms": q[49] * 1000,
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
         "max_ms": samples[-1] * 1000 if samples else float("nan"),
+        "hops_p50_p99_ms": trace.hops(),
         "load_before": load,
     }
+
+
+class HopTrace:
+    """Per alert that changed an incident: its ingest time (the alerts.raw record time, carried as
+    cause_received_at) to its first incident event (the record's time), and where that went: when this reader
+    saw its Alert on alerts.normalized, its first CorrelatedAlert, and the event (each within ~5 ms of the
+    write: the reader long-polls like the services)."""
+
+    def __init__(self, since: float):
+        self._since = since
+        self.events = 0
+        self.first_event: dict[str, float] = {}  # cause event id -> ingest to first incident event (s)
+        self._normalized: dict[str, float] = {}  # alert event id -> seen on alerts.normalized
+        self._correlated: dict[str, float] = {}  # cause event id -> first CorrelatedAlert seen
+        self._cause_at: dict[str, float] = {}
+        self._event_seen: dict[str, float] = {}
+
+    def add(self, r: ConsumerRecord, seen: float) -> None:
+        if r.topic == NORMALIZED:
+            alert = Alert()
+            alert.ParseFromString(r.value)
+            self._normalized.setdefault(alert.event_id, seen)
+        elif r.topic == CORRELATED:
+            ca = CorrelatedAlert()
+            ca.ParseFromString(r.value)
+            self._correlated.setdefault(ca.cause_event_id, seen)
+        else:
+            event = IncidentEvent()
+            event.ParseFromString(r.value)
+            if not event.cause_event_id or not event.HasField("cause_received_at"):
+                return
+            cause_at = event.cause_received_at.ToNanoseconds() / 1e9
+            if cause_at < self._since:
+                return
+            self.events += 1
+            lag = r.timestamp / 1000 - cause_at
+            if lag < self.first_event.get(event.cause_event_id, float("inf")):
+                self.first_event[event.cause_event_id] = lag
+                self._cause_at[event.cause_event_id] = cause_at
+                self._event_seen[event.cause_event_id] = seen
+
+    def hops(self) -> dict[str, list[float]]:
+        """p50 and p99 of each hop: to alerts.normalized (ingest), to alerts.correlated (correlator), to
+        incidents.events (ticketing and its outbox relay)."""
+        hops: dict[str, list[float]] = {"ingest": [], "correlator": [], "ticketing": []}
+        for cause, at in self._cause_at.items():
+            normalized, correlated = self._normalized.get(cause), self._correlated.get(cause)
+            if normalized is None or correlated is None:
+                continue
+            hops["ingest"].append(normalized - at)
+            hops["correlator"].append(correlated - normalized)
+            hops["ticketing"].append(self._event_seen[cause] - correlated)
+        quantiles = {hop: _percentiles(sorted(samples)) for hop, samples in hops.items()}
+        return {hop: [round(q[49] * 1000, 1), round(q[98] * 1000, 1)] for hop, q in quantiles.items()}
+
+
+def _percentiles(samples: list[float]) -> list[float]:
+    return statistics.quantiles(samples, n=100) if len(samples) > 1 else [float("nan")] * 99
 
 
 # --- 4. HTTP ingest -----------------------------------------------------------------------------------------
