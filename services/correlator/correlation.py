@@ -279,15 +279,14 @@ def _sight(
         opened = alert_before is None or (
             not alert_before.firing and not dedup.resumes(alert_before, obs.at, snap.reopen_window)
         )
-        bound = _binding(base.announced, obs, snap)
-        changes |= bound
-        changes |= _grouped(base, bound["ci_id"], obs, snap, groups, opened)
+        found = bound(obs, snap)
+        changes |= _binding(base.announced, obs, found, snap)
+        changes |= _grouped(base, found, obs, snap, groups, opened)
     changes["expires_at"] = _expires_at(alert, flap, base.announced, sighting.ends_at, snap)
     return evolve(base, **changes)
 
 
-def _binding(announced: bool, obs: Observation, snap: Snapshot) -> dict[str, object]:
-    found = bound(obs, snap)
+def _binding(announced: bool, obs: Observation, found: Bound, snap: Snapshot) -> dict[str, object]:
     binding, known = found.binding, found.known_error
     window = snap.windows.active_for(binding.ci_id, obs.at) if binding.ci_id else None
     return {
@@ -303,11 +302,12 @@ def _binding(announced: bool, obs: Observation, snap: Snapshot) -> dict[str, obj
 
 
 def _grouped(
-    state: Tracked, ci_id: str | None, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool
+    state: Tracked, found: Bound, obs: Observation, snap: Snapshot, groups: dict[str, OpenGroup], opened: bool
 ) -> dict[str, object]:
-    """The group fields of `state` bound to `ci_id` after `obs` (none when they stay); `groups` updated."""
+    """The group fields of `state` bound as `found` after `obs` (none when they stay); `groups` updated."""
+    ci_id = found.binding.ci_id
     if opened or not state.group_id:
-        key = bound(obs, snap).group_key
+        key = found.group_key
         current = groups.get(key.key)
         instance = continue_or_open(current.instance if current else None, key, obs.at, snap.grouping)
         affected = current.affected if current and current.instance.id == instance.id else frozenset()

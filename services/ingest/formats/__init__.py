@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AfterValidator, BeforeValidator
 
 from services.shared.contracts import FIRING, RESOLVED, Alert
+from services.shared.contracts.timestamps import stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +58,9 @@ def timestamp(at: datetime | None) -> Timestamp | None:
 @functools.lru_cache(maxsize=1024)
 def _instant(at: datetime) -> tuple[int, int, int]:
     """(seconds, nanos, microseconds) since the epoch. Remembered: the alerts of one request share their receive
-    time, and a storm repeats its start times (Timestamp.FromDatetime is pure Python, per alert per field)."""
+    time, and a storm repeats its start times (a Timestamp built per alert per field)."""
     ts = Timestamp()
-    ts.FromDatetime(at)
+    stamp(ts, at)
     return ts.seconds, ts.nanos, int(at.timestamp() * 1_000_000)
 
 
