@@ -125,11 +125,9 @@ def correlator_path(normalized: list[Any], snap: Snapshot) -> tuple[Callable[[],
 
 
 def _store_rows(changed: list[Tracked]) -> None:
-    """What correlator.store.save computes per row before the statement (json of labels, flap, event ids)."""
+    """What correlator.store.save computes per row before the statement."""
     for t in changed:
-        correlator_store.json.dumps(dict(t.alert.labels))
-        correlator_store.json.dumps(t.alert.recent_event_ids)
-        correlator_store._flap_json(t.flap)
+        correlator_store.state_row(t)
 
 
 def correlated_records(values: list[bytes]) -> list[Any]:

@@ -104,41 +104,43 @@ def _flap_json(flap: FlapState) -> str:
     ).decode()
 
 
+def state_row(t: Tracked) -> tuple:
+    """The row `save` writes for a state (JSON columns as text)."""
+    return (
+        t.alert.fingerprint,
+        t.alert.firing,
+        t.alert.severity,
+        t.alert.title,
+        t.alert.description,
+        t.alert.source,
+        orjson.dumps(dict(t.alert.labels)).decode(),
+        t.alert.first_seen,
+        t.alert.last_seen,
+        t.alert.occurrences,
+        t.alert.sequence,
+        orjson.dumps(t.alert.recent_event_ids).decode(),
+        t.group_id or f"alert:{t.alert.fingerprint}",
+        t.group_key,
+        t.ci_id,
+        t.binding,
+        t.root_ci_id,
+        t.known_error_id,
+        t.change_id,
+        t.window_id,
+        t.suppressed,
+        t.during_change,
+        _flap_json(t.flap),
+        t.announced,
+        t.expires_at,
+        t.expired,
+    )
+
+
 async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
     """Upsert every state in one statement."""
     if not states:
         return
-    rows = [
-        (
-            t.alert.fingerprint,
-            t.alert.firing,
-            t.alert.severity,
-            t.alert.title,
-            t.alert.description,
-            t.alert.source,
-            orjson.dumps(dict(t.alert.labels)).decode(),
-            t.alert.first_seen,
-            t.alert.last_seen,
-            t.alert.occurrences,
-            t.alert.sequence,
-            orjson.dumps(t.alert.recent_event_ids).decode(),
-            t.group_id or f"alert:{t.alert.fingerprint}",
-            t.group_key,
-            t.ci_id,
-            t.binding,
-            t.root_ci_id,
-            t.known_error_id,
-            t.change_id,
-            t.window_id,
-            t.suppressed,
-            t.during_change,
-            _flap_json(t.flap),
-            t.announced,
-            t.expires_at,
-            t.expired,
-        )
-        for t in states
-    ]
+    rows = [state_row(t) for t in states]
     await conn.execute(
         """
         INSERT INTO alerts (fingerprint, firing, severity, title, description, source, labels, first_seen,
