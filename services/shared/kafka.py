@@ -281,6 +281,9 @@ BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[None]]
 PoisonHandler = Callable[[ConsumerRecord, str], Awaitable[None]]
 Transient = Callable[[BaseException], bool]
 
+# make chaos counts these warnings in the services' logs (chaos/run.py): its test formats them from here.
+STALL_WARNING = "%s partitions %s brought nothing for %.1fs: going on without them"
+LATE_WARNING = "%s: %d records taken after a record up to %d ms later (they arrived late)"
 OUT_OF_ORDER = Counter(
     "triage_records_out_of_order_total",
     "Records of a time-ordered topic applied after a record with a later timestamp: they arrived past "
@@ -374,19 +377,12 @@ class BatchConsumer:
         elif now - self._stalled_since > self._max_wait:
             # A partition that should have more brings nothing (a slow leader): the others go on without it.
             empty = sorted(tp.partition for tp in assigned - caught_up if not self._order.buffered(tp))
-            log.warning(
-                "%s partitions %s brought nothing for %.1fs: going on without them", self._topic, empty, self._max_wait
-            )
+            log.warning(STALL_WARNING, self._topic, empty, self._max_wait)
             records = self._order.take(self._max_records, set(), set(assigned), now - self._grace)
             self._stalled_since = None
         if self._order.late:
             OUT_OF_ORDER.labels(self._topic).inc(self._order.late)
-            log.warning(
-                "%s: %d records taken after a record up to %d ms later (they arrived late)",
-                self._topic,
-                self._order.late,
-                self._order.behind_ms,
-            )
+            log.warning(LATE_WARNING, self._topic, self._order.late, self._order.behind_ms)
         self._pause_full(consumer, assigned)
         return records
 

@@ -3,6 +3,7 @@
 import json
 
 from chaos.run import order_given_up
+from services.shared.kafka import LATE_WARNING, STALL_WARNING
 
 
 def warning(service: str, msg: str) -> str:
@@ -23,3 +24,10 @@ def test_late_records_and_given_up_waits_are_counted_per_service(tmp_path):
     )
     (tmp_path / "correlator.log").write_text(warning("correlator", "ready") + "\n")
     assert order_given_up(tmp_path) == {"ingest": (235, 1), "correlator": (0, 0)}
+
+
+def test_the_lines_read_are_the_ones_the_services_write():
+    late = "alerts.raw: 231 records taken after a record up to 5012 ms later (they arrived late)"
+    assert LATE_WARNING % ("alerts.raw", 231, 5012) == late
+    stall = "alerts.raw partitions [3] brought nothing for 5.0s: going on without them"
+    assert STALL_WARNING % ("alerts.raw", [3], 5.0) == stall
