@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from aiokafka import (
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.producer.message_accumulator import BatchBuilder
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from .backoff import retry_forever
 from .partitioning import KeyPartitions
@@ -290,6 +291,18 @@ OUT_OF_ORDER = Counter(
     "ORDER_GRACE_MS or ORDER_MAX_WAIT_MS",
     ["topic"],
 )
+BATCH_SECONDS = Histogram(
+    "triage_consumer_batch_seconds",
+    "Time to apply one consumed batch (decode, database transaction, publish), by topic",
+    ["topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_RECORDS = Histogram(
+    "triage_consumer_batch_records",
+    "Records in one consumed batch, by topic",
+    ["topic"],
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000),
+)
 POISONED = Counter(
     "triage_poison_records_total",
     "Records dead-lettered because applying them failed on their own with an error that retrying cannot cure",
@@ -343,7 +356,10 @@ class BatchConsumer:
                     self.forget_buffered(rewound)
                     records = await self._next(consumer, await _still_current(consumer, batches))
                     if records:
+                        started = time.perf_counter()
                         await self._apply(records)
+                        BATCH_SECONDS.labels(self._topic).observe(time.perf_counter() - started)
+                        BATCH_RECORDS.labels(self._topic).observe(len(records))
                 if records:
                     # Outside the lock: a commit may wait for a rebalance, which waits for the lock.
                     await self._commit(consumer, records)

@@ -32,6 +32,10 @@ def test_a_record_arriving_past_the_grace_is_taken_late_and_counted(kafka_settin
     assert [ts for ts, _ in order] == [10_000, 5_000]
     assert REGISTRY.get_sample_value("triage_records_out_of_order_total", {"topic": topic}) == 1
     assert f"{topic}: 1 records taken after a record up to 5000 ms later" in caplog.text
+    # Every applied batch is timed and sized: 4 records (2 warm-up, 2 sent) in however many batches they came.
+    batches = REGISTRY.get_sample_value("triage_consumer_batch_seconds_count", {"topic": topic})
+    assert batches and batches == REGISTRY.get_sample_value("triage_consumer_batch_records_count", {"topic": topic})
+    assert REGISTRY.get_sample_value("triage_consumer_batch_records_sum", {"topic": topic}) == 4
 
 
 async def _consume(
