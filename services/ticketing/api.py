@@ -287,7 +287,7 @@ def router(
                     reason = [FieldError(field="status", reason=str(exc))]
                     raise ApiError(409, "illegal_transition", str(exc), reason) from None
                 change = versioned(tick(change, change.incident.updated_at, rules))
-                (change,) = await recording.record(conn, [(change, NO_CAUSE)], rules)
+                (change,) = (await recording.record(conn, [(change, NO_CAUSE)], rules)).changes
             outbox_ready.set()
             response.headers["ETag"] = f'"{change.incident.version}"'
             return await detail(conn, change.incident)

@@ -18,6 +18,7 @@ from . import metrics, recording, store
 from .clocks import SlaRules, tick
 from .events import Cause
 from .incident import AlertUpdate, Change, Incident, IncidentPolicy, on_alert, versioned
+from .incident_cache import IncidentCache
 
 
 def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
@@ -91,6 +92,7 @@ class Ticketing:
     ):
         self._pool, self._publisher, self._outbox_ready = pool, publisher, outbox_ready
         self._policy, self._rules, self._new_id = policy, rules, new_id
+        self._incidents = IncidentCache()
 
     async def __call__(self, records: list[ConsumerRecord]) -> None:
         updates: list[tuple[AlertUpdate, Cause]] = []
@@ -104,12 +106,14 @@ class Ticketing:
             await self._publisher.publish(dead)
             metrics.DEAD_LETTERS.inc(len(dead))
         async with self._pool.acquire() as conn, conn.transaction():
-            changes = await self._apply(conn, updates)
+            written = await self._apply(conn, updates)
             await save_offsets(conn, kafka.next_offsets(records))
-        if changes:
+        for incident, revision in written.final().values():  # committed: what the table now holds
+            self._incidents.put(incident, revision)
+        if written.changes:
             self._outbox_ready.set()
 
-    async def _apply(self, conn: asyncpg.Connection, updates: list[tuple[AlertUpdate, Cause]]) -> int:
+    async def _apply(self, conn: asyncpg.Connection, updates: list[tuple[AlertUpdate, Cause]]) -> recording.Recorded:
         applied = await store.load_sequences(conn, list({u.fingerprint for u, _ in updates}))
         fresh = []
         for u, cause in updates:
@@ -117,10 +121,10 @@ class Ticketing:
                 applied[u.fingerprint] = u.sequence
                 fresh.append((u, cause))
         if not fresh:
-            return 0
-        latest = await store.load_latest(conn, list({u.group_key for u, _ in fresh}))
+            return recording.Recorded([], {})
+        latest = await store.load_latest(conn, list({u.group_key for u, _ in fresh}), self._incidents)
         changes = decide(fresh, latest, self._policy, self._rules, self._new_id)
-        await recording.record(conn, changes, self._rules)
+        written = await recording.record(conn, changes, self._rules)
         await store.save_sequences(conn, {u.fingerprint: applied[u.fingerprint] for u, _ in fresh})
         metrics.count_changes(e.type for c, _ in changes for e in c.events)
-        return len(changes)
+        return written

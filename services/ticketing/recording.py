@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import asyncpg
 
@@ -15,13 +16,22 @@ from .events import NO_CAUSE, Cause, incident_events
 from .incident import Change, Incident, Member, differences, number
 
 
-async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause]], rules: SlaRules) -> list[Change]:
-    """Write the changes (in order); returns them with new incidents numbered."""
+class Recorded(NamedTuple):
+    changes: list[Change]  # as given, new incidents numbered
+    revisions: dict[str, int]  # each incident's row revision as written (incident_cache)
+
+    def final(self) -> dict[str, tuple[Incident, int]]:
+        """Each incident as written, with its revision."""
+        return {c.incident.id: (c.incident, self.revisions[c.incident.id]) for c in self.changes}
+
+
+async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause]], rules: SlaRules) -> Recorded:
+    """Write the changes (in order)."""
     if not changes:
-        return []
+        return Recorded([], {})
     numbered, seqs = await _numbered(conn, [c for c, _ in changes])
     final = {c.incident.id: c.incident for c in numbered}
-    await store.save(conn, final.values(), seqs, _changed_alerts(numbered))
+    revisions = await store.save(conn, final.values(), seqs, _changed_alerts(numbered))
     outbox, history, notes = [], [], []
     for change, (_, cause) in zip(numbered, changes, strict=True):
         i = change.incident
@@ -39,7 +49,7 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause
     if notes:
         await store.append_work_notes(conn, notes)
     await store.add_counts(conn, ledger.increments(numbered, rules))
-    return numbered
+    return Recorded(numbered, revisions)
 
 
 def _changed_alerts(changes: Sequence[Change]) -> list[tuple[str, Member]]:

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from .incident import OPEN_STATUSES, Incident, Member
+from .incident_cache import IncidentCache
 
 _FIELDS = (
     "id, number, seq, group_key, title, description, status, priority, impact, urgency, ci_id, ci_name,"
@@ -110,15 +111,35 @@ async def save_sequences(conn: asyncpg.Connection, sequences: Mapping[str, int])
     )
 
 
-async def load_latest(conn: asyncpg.Connection, group_keys: Sequence[str]) -> dict[str, Incident]:
-    """Each group's latest incident, locked for the batch."""
-    rows = await conn.fetch(
-        f"SELECT {_FIELDS} FROM incidents WHERE id IN ("  # noqa: S608 - constant column list
+async def load_latest(
+    conn: asyncpg.Connection, group_keys: Sequence[str], cache: IncidentCache | None = None
+) -> dict[str, Incident]:
+    """Each group's latest incident, locked for the batch. Only its revision is read when `cache` holds it at
+    that revision; otherwise it is read whole, with its alerts, and held."""
+    heads = await conn.fetch(
+        "SELECT id, group_key, revision FROM incidents WHERE id IN ("
         " SELECT DISTINCT ON (group_key) id FROM incidents WHERE group_key = ANY($1::text[])"
         " ORDER BY group_key, seq DESC) FOR UPDATE",
         list(group_keys),
     )
-    return {i.group_key: i for i in await _with_members(conn, rows)}
+    found: dict[str, Incident] = {}
+    unheld: dict[UUID, int] = {}
+    for h in heads:
+        held = cache.get(str(h["id"]), h["revision"]) if cache is not None else None
+        if held is not None:
+            found[h["group_key"]] = held
+        else:
+            unheld[h["id"]] = h["revision"]
+    if unheld:
+        rows = await conn.fetch(
+            f"SELECT {_FIELDS} FROM incidents WHERE id = ANY($1::uuid[])",  # noqa: S608 - constant column list
+            list(unheld),
+        )
+        for i in await _with_members(conn, rows):
+            found[i.group_key] = i
+            if cache is not None:
+                cache.put(i, unheld[UUID(i.id)])
+    return found
 
 
 async def load_one(conn: asyncpg.Connection, ref: str, lock: bool = False) -> Incident | None:
@@ -166,15 +187,15 @@ async def save(
     incidents: Iterable[Incident],
     seqs: Mapping[str, int],
     members: Iterable[tuple[str, Member]] = (),
-) -> None:
+) -> dict[str, int]:
     """Upsert the final state of each incident a transaction touched, and the given (incident id, alert) rows
     (only the alerts that changed: a big incident is not rewritten for each repeat of one alert). `seqs` gives
-    new incidents their number's sequence value."""
+    new incidents their number's sequence value. Returns each incident's revision as written."""
     batch = list(incidents)
     if not batch:
-        return
+        return {}
     rows = [_row(i, seqs.get(i.id, 0)) for i in batch]
-    await conn.execute(_UPSERT, *zip(*rows, strict=True))
+    revisions = {str(r["id"]): r["revision"] for r in await conn.fetch(_UPSERT, *zip(*rows, strict=True))}
     alerts = [
         (UUID(incident_id), m.fingerprint, m.firing, m.occurrences, m.severity, m.title, m.ci_id, m.ci_criticality,
          m.service, m.flapping, m.first_seen)
@@ -182,6 +203,7 @@ async def save(
     ]  # fmt: skip
     if alerts:
         await conn.execute(_UPSERT_MEMBERS, *zip(*alerts, strict=True))
+    return revisions
 
 
 def _row(i: Incident, seq: int) -> tuple:
@@ -232,7 +254,8 @@ ON CONFLICT (id) DO UPDATE SET
     responded_at = EXCLUDED.responded_at, resolved_at = EXCLUDED.resolved_at, closed_at = EXCLUDED.closed_at,
     updated_at = EXCLUDED.updated_at, pauses = EXCLUDED.pauses,
     response_reached = EXCLUDED.response_reached, resolution_reached = EXCLUDED.resolution_reached,
-    sla_check_at = EXCLUDED.sla_check_at, version = EXCLUDED.version
+    sla_check_at = EXCLUDED.sla_check_at, version = EXCLUDED.version, revision = incidents.revision + 1
+RETURNING id, revision
 """
 
 _UPSERT_MEMBERS = f"""

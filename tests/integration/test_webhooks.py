@@ -5,15 +5,13 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
 
-from devstack.database import create_database
-from services.shared import kafka, postgres
+from services.shared import kafka
 from services.shared.api import bearer_auth, install_error_handlers
 from services.shared.auth import TokenRegistry
 from services.shared.contracts import IncidentEvent
@@ -23,10 +21,10 @@ from services.ticketing.webhook_policy import Attempt, Verdict
 from services.ticketing.webhook_settings import WebhookSettings
 from services.ticketing.webhooks import DeliveryMetrics, Result, WebhookWorker
 
+from .databases import migrated_pool
 from .kafka_tools import read_all
 from .webhook_receiver import Receiver
 
-MIGRATIONS = Path(__file__).parents[2] / "services" / "ticketing" / "migrations"
 ADMIN, READER = "admin-secret-0123456789", "reader-secret-0123456789"
 # Tiny timings: three attempts 50 ms and 100 ms apart, a 0.5 s timeout and a 1 s lease.
 FAST = WebhookSettings(
@@ -59,11 +57,8 @@ async def until(check, seconds: float = 20.0, interval: float = 0.05):
 
 @pytest.fixture(scope="module")
 async def pool(postgres_server_url):
-    url = await create_database(postgres_server_url, f"webhooks_{uuid.uuid4().hex[:10]}")
-    pool = await postgres.connect(url, "ticketing", max_size=10)
-    await postgres.migrate(pool, "ticketing", MIGRATIONS)
-    yield pool
-    await pool.close()
+    async with migrated_pool(postgres_server_url, "ticketing", "webhooks") as pool:
+        yield pool
 
 
 @pytest.fixture(scope="module")
