@@ -77,6 +77,8 @@ def event_ids(position: str) -> Callable[[], str]:
 class NoStoredOffsets(kafka.OffsetStore):
     """Ingest keeps no database: its position is the consumer group's committed offset."""
 
+    authoritative = False
+
     async def load(self, partitions: object) -> dict[TopicPartition, int]:
         return {}
 

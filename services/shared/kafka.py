@@ -216,6 +216,10 @@ def next_offsets(records: Iterable[ConsumerRecord]) -> Offsets:
 class OffsetStore:
     """Where a consumer's next offsets are kept; written in the same transaction as the state."""
 
+    # The store says where to resume, and the offsets committed to the broker only feed lag tools: that commit is
+    # sent in the background instead of holding up the next batch (a round trip per batch on the hot path).
+    authoritative = True
+
     async def load(self, partitions: Iterable[TopicPartition]) -> Offsets:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -341,6 +345,8 @@ class BatchConsumer:
         self._max_wait, self._grace = settings.order_max_wait_ms / 1000, settings.order_grace_ms / 1000
         self._stalled_since: float | None = None
         self._max_records, self._poll_ms = max_records, poll_ms
+        self._committing: asyncio.Task[None] | None = None
+        self._uncommitted: Offsets = {}
         self._stopping = asyncio.Event()
         self.healthy_reason: str | None = "starting"
         self.applying = asyncio.Lock()  # held while a batch is applied
@@ -362,11 +368,12 @@ class BatchConsumer:
                         BATCH_RECORDS.labels(self._topic).observe(len(records))
                 if records:
                     # Outside the lock: a commit may wait for a rebalance, which waits for the lock.
-                    await self._commit(consumer, records)
+                    await self._commit_after(consumer, next_offsets(records))
                     applied.update(next_offsets(records))
                 self.healthy_reason = None
                 self._report_lag(consumer, applied)
         finally:
+            await self._commit_rest(consumer)
             await _quietly(consumer.stop())
 
     def forget_buffered(self, partitions: Iterable[TopicPartition] | None = None) -> None:
@@ -476,10 +483,28 @@ class BatchConsumer:
         await retry_forever(lambda: self._poison(record, reason), "dead-letter a poison record")  # type: ignore[misc]
         POISONED.labels(record.topic).inc()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> None:
+    async def _commit_after(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
+        """Commit a batch's offsets to the broker: at once when that is the consumer's position, else in the
+        background, one commit in flight, later offsets going with the next."""
+        if not self._store.authoritative:
+            await self._commit(consumer, offsets)
+            return
+        self._uncommitted.update(offsets)
+        if self._committing is None or self._committing.done():
+            offsets, self._uncommitted = self._uncommitted, {}
+            self._committing = asyncio.create_task(self._commit(consumer, offsets))
+
+    async def _commit_rest(self, consumer: AIOKafkaConsumer) -> None:
+        if self._committing is not None:
+            await self._committing
+        if self._uncommitted:
+            await self._commit(consumer, self._uncommitted)
+            self._uncommitted = {}
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: Offsets) -> None:
         # Bounded: the client retries some errors forever, and the loop must not hang on a commit.
         try:
-            await asyncio.wait_for(consumer.commit(next_offsets(records)), 10)
+            await asyncio.wait_for(consumer.commit(offsets), 10)
         except (KafkaError, TimeoutError) as exc:  # the database holds these offsets; this one feeds lag metrics
             log.info("offset commit to the broker failed (database offsets stand): %r", exc)
 
