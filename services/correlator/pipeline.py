@@ -8,6 +8,7 @@ alerts themselves (received_at, endsAt), so replaying the topic rebuilds the sam
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
@@ -139,10 +140,13 @@ class Correlation:
         async with self._pool.acquire() as conn, conn.transaction():
             snap = await self._snapshots.at_least(self._pool, await store.cmdb_version(conn))
             await self._beats(conn, beats, sightings)
-            await apply(conn, snap, sightings, outgoing)
-            # Published before the commit: if the commit then fails, the retry re-emits the same event ids.
-            await self._publisher.publish(outgoing)
-            await save_offsets(conn, kafka.next_offsets(records))
+            result = await correlated(conn, snap, sightings)
+            outgoing += result.emissions
+            # Acknowledged before the commit (the broker's wait overlapping the writes): if the commit then fails,
+            # the retry re-emits the same event ids.
+            async with kafka.publishing(self._publisher, outgoing):
+                await saved(conn, result)
+                await save_offsets(conn, kafka.next_offsets(records))
         metrics.ALERTS.inc(alerts)
         metrics.EMITTED.inc(sum(1 for o in outgoing if o.topic == kafka.CORRELATED))
 
@@ -169,22 +173,42 @@ class Correlation:
         await store.save_heartbeats(conn, list(changed.values()))
 
 
-async def apply(
-    conn: asyncpg.Connection, snap: Snapshot, sightings: list[tuple[str, Sighting]], outgoing: list[kafka.Outgoing]
-) -> None:
-    """Correlate the sightings against the stored states; save what changed."""
+@dataclass(frozen=True, slots=True)
+class Correlated:
+    """A batch's sightings correlated against the stored states: what to emit, and what to write."""
+
+    emissions: list[kafka.Outgoing]
+    changed: list[Tracked]
+    groups: list[OpenGroup]
+
+
+async def correlated(conn: asyncpg.Connection, snap: Snapshot, sightings: list[tuple[str, Sighting]]) -> Correlated:
+    """Correlate the sightings against the stored states (locked)."""
     if not sightings:
-        return
+        return Correlated([], [], [])
     states = await store.load(conn, list({fp for fp, _ in sightings}))
     groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
     loaded = dict(groups)
     changed, told = correlate_batch(states, sightings, groups, snap)
-    outgoing += [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at, t.sequence) for t in told]
+    emissions = [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at, t.sequence) for t in told]
     metrics.DURING_CHANGE.inc(sum(1 for t in told if t.state.during_change))
     metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
-    await store.save(conn, changed)
-    await store.save_links(conn, changed)
-    await store.save_groups(conn, [g for k, g in groups.items() if loaded.get(k) != g])
+    return Correlated(emissions, changed, [g for k, g in groups.items() if loaded.get(k) != g])
+
+
+async def saved(conn: asyncpg.Connection, result: Correlated) -> None:
+    await store.save(conn, result.changed)
+    await store.save_links(conn, result.changed)
+    await store.save_groups(conn, result.groups)
+
+
+async def apply(
+    conn: asyncpg.Connection, snap: Snapshot, sightings: list[tuple[str, Sighting]], outgoing: list[kafka.Outgoing]
+) -> None:
+    """Correlate the sightings against the stored states; save what changed."""
+    result = await correlated(conn, snap, sightings)
+    outgoing += result.emissions
+    await saved(conn, result)
 
 
 def correlate_batch(

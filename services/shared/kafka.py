@@ -6,7 +6,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,6 +181,22 @@ class Publisher:
         if self._producer is not None:
             await _quietly(self._producer.stop())
             self._producer = None
+
+
+@contextlib.asynccontextmanager
+async def publishing(publisher: Publisher, messages: Sequence[Outgoing]) -> AsyncIterator[None]:
+    """Publish `messages` while the block runs (a transaction's writes, say); the block ends only once every one
+    is acknowledged, raising BrokerUnavailable if not. If the block fails, the publishing is called off (what
+    went out already goes out again with the retry: consumers are idempotent)."""
+    sending = asyncio.create_task(publisher.publish(messages))
+    try:
+        yield
+    except BaseException:
+        sending.cancel()
+        with contextlib.suppress(BaseException):
+            await sending
+        raise
+    await sending
 
 
 async def _quietly(aw: Awaitable[Any]) -> None:

@@ -4,9 +4,11 @@ in order within its partition, with its key, headers and time, on several topics
 import asyncio
 import uuid
 
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from services.shared.kafka import Outgoing, Publisher, ensure_topics
+from devstack.broker import free_port
+from services.shared.kafka import BrokerUnavailable, Outgoing, Publisher, ensure_topics, publishing
 
 from .kafka_tools import read_all
 
@@ -48,3 +50,51 @@ async def _publish(kafka, topics: list[str], messages: list[Outgoing]) -> dict:
     finally:
         await publisher.stop()
     return {t: await read_all(kafka, t, lambda rs, t=t: len(rs) >= sum(m.topic == t for m in messages)) for t in topics}
+
+
+def test_publishing_ends_with_every_record_on_the_broker(kafka_settings):
+    topic = f"publishing-{uuid.uuid4().hex[:8]}"
+    messages = [Outgoing(topic, f"k{i}".encode(), f"{i}".encode(), []) for i in range(500)]
+
+    async def run() -> list:
+        await ensure_topics(kafka_settings, [topic])
+        publisher = Publisher(kafka_settings)
+        try:
+            async with publishing(publisher, messages):
+                await asyncio.sleep(0)  # the block runs while the records are on their way
+        finally:
+            await publisher.stop()
+        return await read_all(kafka_settings, topic, lambda rs: len(rs) >= len(messages))
+
+    assert sorted(int(r.value) for r in asyncio.run(run())) == list(range(500))
+
+
+def test_a_failing_block_calls_the_publishing_off_and_its_error_comes_out(kafka_settings):
+    topic = f"publishing-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> None:
+        await ensure_topics(kafka_settings, [topic])
+        publisher = Publisher(kafka_settings)
+        try:
+            async with publishing(publisher, [Outgoing(topic, b"k", b"v", [])]):
+                raise ValueError("the transaction failed")
+        finally:
+            await publisher.stop()
+
+    with pytest.raises(ValueError, match="the transaction failed"):
+        asyncio.run(run())
+
+
+def test_a_broker_that_never_acknowledges_fails_the_block(kafka_settings):
+    unreachable = kafka_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+
+    async def run() -> None:
+        publisher = Publisher(unreachable, timeout=0.5)
+        try:
+            async with publishing(publisher, [Outgoing("alerts.correlated", b"k", b"v", [])]):
+                pass
+        finally:
+            await publisher.stop()
+
+    with pytest.raises(BrokerUnavailable):
+        asyncio.run(run())
