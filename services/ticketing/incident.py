@@ -15,7 +15,7 @@ Rules, per group key (the incident of a group is its latest one):
   so; otherwise it stays open for a human.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -152,13 +152,16 @@ class Change:
     note: str = ""
 
 
-def on_alert(current: Incident | None, update: AlertUpdate, policy: IncidentPolicy, new_id: str) -> Change | None:
-    """The change one alert update makes to its group's latest incident (`current`); None: nothing to do."""
+def on_alert(
+    current: Incident | None, update: AlertUpdate, policy: IncidentPolicy, new_id: Callable[[], str]
+) -> Change | None:
+    """The change one alert update makes to its group's latest incident (`current`); None: nothing to do.
+    `new_id` gives the id of an incident it opens (asked only then: most updates open nothing)."""
     member = _member(update)
     if current is None or not _takes(current, update, policy):
         if not update.firing:
             return None  # a resolve for an alert whose incident is gone: nothing to open
-        return _open(current, update, member, policy, new_id)
+        return _open(current, update, member, policy, new_id())
     before = current.members.get(update.fingerprint)
     if current.status == IncidentStatus.RESOLVED:
         if not update.firing or (before is not None and before.firing):

@@ -66,7 +66,7 @@ def decide(
     """The changes the updates make, in order, to their groups' latest incidents (`latest`, updated). No I/O."""
     changes: list[tuple[Change, Cause]] = []
     for u, cause in updates:
-        change = on_alert(latest.get(u.group_key), u, policy, new_id())
+        change = on_alert(latest.get(u.group_key), u, policy, new_id)
         if change is None:
             continue
         # SLA marks move at the alert's own time, so a replay of the same alerts decides the same; at eventful

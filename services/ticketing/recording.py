@@ -59,12 +59,13 @@ def _changed_alerts(changes: Sequence[Change]) -> list[tuple[str, Member]]:
     for c in changes:
         loaded.setdefault(c.incident.id, c.before)
         final[c.incident.id] = c.incident
-    return [
-        (ident, m)
-        for ident, i in final.items()
-        for fp, m in i.members.items()
-        if (original := loaded[ident]) is None or original.members.get(fp) != m
-    ]
+    changed = []
+    for ident, i in final.items():
+        original = loaded[ident]
+        before = original.members if original is not None else {}
+        if i.members is not before:  # an alert the incident was loaded with and kept is the same object
+            changed += [(ident, m) for fp, m in i.members.items() if (b := before.get(fp)) is not m and b != m]
+    return changed
 
 
 async def _numbered(conn: asyncpg.Connection, changes: list[Change]) -> tuple[list[Change], dict[str, int]]:

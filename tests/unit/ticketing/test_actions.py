@@ -12,7 +12,7 @@ LATER = T0 + timedelta(minutes=10)
 
 def incident():
     u = AlertUpdate("a", "g", 1, True, 1, 1, "Disk full", "", T0)
-    return versioned(on_alert(None, u, IncidentPolicy(), "id-1")).incident
+    return versioned(on_alert(None, u, IncidentPolicy(), lambda: "id-1")).incident
 
 
 def do(i, action, at=LATER, **details):

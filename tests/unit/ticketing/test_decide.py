@@ -34,3 +34,16 @@ def test_the_events_are_the_same_however_many_repeats_arrive():
     resolve = update(firing=False, occurrences=7, sequence=8, first_seen=T0, at=T0 + timedelta(minutes=9))
     assert run([*told, resolve])[0] == run([*fewer, resolve])[0]
     assert [e[0] for e in run([*told, resolve])[0]] == ["opened", "resolved"]
+
+
+def test_an_incident_id_is_made_only_for_an_incident_that_opens():
+    asked = []
+
+    def new_id():
+        asked.append(f"id-{len(asked)}")
+        return asked[-1]
+
+    updates = [update(first_seen=T0)] + [update(occurrences=n, sequence=n, first_seen=T0) for n in range(2, 50)]
+    updates.append(update(fp="b", group="g2", at=T0 + timedelta(minutes=1)))
+    decide([(u, Cause()) for u in updates], {}, IncidentPolicy(), SlaRules(), new_id)
+    assert asked == ["id-0", "id-1"]  # g1 opened once, g2 once: not one per update

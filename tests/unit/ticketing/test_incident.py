@@ -30,7 +30,7 @@ def update(fp="a", firing=True, occurrences=1, severity=1, sequence=1, group="g1
 
 
 def step(incident, u, policy=POLICY, new_id="id-1"):
-    change = on_alert(incident, u, policy, new_id)
+    change = on_alert(incident, u, policy, lambda: new_id)
     return None if change is None else versioned(change)
 
 
