@@ -12,6 +12,7 @@ Batches are 2,000 records (BatchConsumer's max_records); state carries over betw
 
 import argparse
 import cProfile
+import hashlib
 import pickle
 import pstats
 import statistics
@@ -178,8 +179,9 @@ def _recorded(changes: list, rules: SlaRules) -> int:
 
 
 def inputs(mix: StormMix) -> tuple[list, list, list]:
-    """The records each path consumes; kept in a temporary file, as making them costs more than a run."""
-    cache = Path(tempfile.gettempdir()) / f"triage-hot-paths-{mix.alerts}-{mix.seed}.pickle"
+    """The records each path consumes; kept in a temporary file, as making them costs more than a run. The file is
+    named after the code that makes them, so a change to ingest or the correlator makes them afresh."""
+    cache = Path(tempfile.gettempdir()) / f"triage-hot-paths-{mix.alerts}-{mix.seed}-{_source_digest()}.pickle"
     if cache.exists():
         return pickle.loads(cache.read_bytes())  # noqa: S301 - our own file
     raws = raw_records(mix)
@@ -189,6 +191,14 @@ def inputs(mix: StormMix) -> tuple[list, list, list]:
     made = (raws, normalized, correlated_records(list(emitted)))
     cache.write_bytes(pickle.dumps(made))
     return made
+
+
+def _source_digest() -> str:
+    root = Path(__file__).resolve().parents[1] / "services"
+    digest = hashlib.sha256()
+    for path in sorted(p for d in ("ingest", "correlator", "shared") for p in (root / d).rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 # --- measuring -------------------------------------------------------------------------------------------------
