@@ -71,7 +71,7 @@ ops-tools:
 clean:
 	rm -rf $(VENV) $(GEN) .run .pytest_cache
 
-# Not part of `make test`: ~8 minutes on 2 cores. Figures in bench/results/, summary in the README.
+# Not part of `make test`: ~6 minutes on 2 cores. Figures in bench/results/, summary in the README.
 bench: proto
 	$(PY) -m bench.run
 
