@@ -389,7 +389,7 @@ class BatchConsumer:
                 self.healthy_reason = None
                 self._report_lag(consumer, applied)
         finally:
-            await self._commit_rest(consumer)
+            await _quietly(self._commit_rest(consumer))
             await _quietly(consumer.stop())
 
     def forget_buffered(self, partitions: Iterable[TopicPartition] | None = None) -> None:

@@ -39,6 +39,3 @@ class IncidentCache:
         self._held.move_to_end(incident.id)
         while len(self._held) > self._limit:
             self._held.popitem(last=False)
-
-    def forget(self) -> None:
-        self._held.clear()
