@@ -384,8 +384,9 @@ class BatchConsumer:
                         BATCH_RECORDS.labels(self._topic).observe(len(records))
                 if records:
                     # Outside the lock: a commit may wait for a rebalance, which waits for the lock.
-                    await self._commit_after(consumer, next_offsets(records))
-                    applied.update(next_offsets(records))
+                    done = next_offsets(records)
+                    await self._commit_after(consumer, done)
+                    applied.update(done)
                 self.healthy_reason = None
                 self._report_lag(consumer, applied)
         finally:

@@ -106,11 +106,11 @@ class Ticketing:
             await self._publisher.publish(dead)
             metrics.DEAD_LETTERS.inc(len(dead))
         async with self._pool.acquire() as conn, conn.transaction():
-            written = await self._apply(conn, updates)
+            recorded = await self._apply(conn, updates)
             await save_offsets(conn, kafka.next_offsets(records))
-        for incident, revision in written.final().values():  # committed: what the table now holds
+        for incident, revision in recorded.written.values():  # committed: what the table now holds
             self._incidents.put(incident, revision)
-        if written.changes:
+        if recorded.changes:
             self._outbox_ready.set()
 
     async def _apply(self, conn: asyncpg.Connection, updates: list[tuple[AlertUpdate, Cause]]) -> recording.Recorded:
@@ -124,7 +124,7 @@ class Ticketing:
             return recording.Recorded([], {})
         latest = await store.load_latest(conn, list({u.group_key for u, _ in fresh}), self._incidents)
         changes = decide(fresh, latest, self._policy, self._rules, self._new_id)
-        written = await recording.record(conn, changes, self._rules)
+        recorded = await recording.record(conn, changes, self._rules)
         await store.save_sequences(conn, {u.fingerprint: applied[u.fingerprint] for u, _ in fresh})
         metrics.count_changes(e.type for c, _ in changes for e in c.events)
-        return written
+        return recorded

@@ -18,11 +18,7 @@ from .incident import Change, Incident, Member, differences, number
 
 class Recorded(NamedTuple):
     changes: list[Change]  # as given, new incidents numbered
-    revisions: dict[str, int]  # each incident's row revision as written (incident_cache)
-
-    def final(self) -> dict[str, tuple[Incident, int]]:
-        """Each incident as written, with its revision."""
-        return {c.incident.id: (c.incident, self.revisions[c.incident.id]) for c in self.changes}
+    written: dict[str, tuple[Incident, int]]  # each incident as written, with its row revision (incident_cache)
 
 
 async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause]], rules: SlaRules) -> Recorded:
@@ -32,6 +28,7 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause
     numbered, seqs = await _numbered(conn, [c for c, _ in changes])
     final = {c.incident.id: c.incident for c in numbered}
     revisions = await store.save(conn, final.values(), seqs, _changed_alerts(numbered))
+    written = {ident: (i, revisions[ident]) for ident, i in final.items()}
     outbox, history, notes = [], [], []
     for change, (_, cause) in zip(numbered, changes, strict=True):
         i = change.incident
@@ -49,7 +46,7 @@ async def record(conn: asyncpg.Connection, changes: Sequence[tuple[Change, Cause
     if notes:
         await store.append_work_notes(conn, notes)
     await store.add_counts(conn, ledger.increments(numbered, rules))
-    return Recorded(numbered, revisions)
+    return Recorded(numbered, written)
 
 
 def _changed_alerts(changes: Sequence[Change]) -> list[tuple[str, Member]]:

@@ -111,9 +111,7 @@ async def save_sequences(conn: asyncpg.Connection, sequences: Mapping[str, int])
     )
 
 
-async def load_latest(
-    conn: asyncpg.Connection, group_keys: Sequence[str], cache: IncidentCache | None = None
-) -> dict[str, Incident]:
+async def load_latest(conn: asyncpg.Connection, group_keys: Sequence[str], cache: IncidentCache) -> dict[str, Incident]:
     """Each group's latest incident, locked for the batch. Only its revision is read when `cache` holds it at
     that revision; otherwise it is read whole, with its alerts, and held."""
     heads = await conn.fetch(
@@ -125,7 +123,7 @@ async def load_latest(
     found: dict[str, Incident] = {}
     unheld: dict[UUID, int] = {}
     for h in heads:
-        held = cache.get(str(h["id"]), h["revision"]) if cache is not None else None
+        held = cache.get(str(h["id"]), h["revision"])
         if held is not None:
             found[h["group_key"]] = held
         else:
@@ -137,8 +135,7 @@ async def load_latest(
         )
         for i in await _with_members(conn, rows):
             found[i.group_key] = i
-            if cache is not None:
-                cache.put(i, unheld[UUID(i.id)])
+            cache.put(i, unheld[UUID(i.id)])
     return found
 
 

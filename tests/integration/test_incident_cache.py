@@ -17,6 +17,7 @@ from services.ticketing.actions import Request, act
 from services.ticketing.clocks import SlaRules
 from services.ticketing.events import NO_CAUSE
 from services.ticketing.incident import IncidentPolicy, versioned
+from services.ticketing.incident_cache import IncidentCache
 from services.ticketing.lifecycle import Action
 from services.ticketing.pipeline import Ticketing
 
@@ -59,7 +60,7 @@ def alert(fp: str, sequence: int, at: datetime, occurrences: int = 1, firing: bo
 async def table(pool, handler: Ticketing):
     """The group's incident as the table holds it, and as the pipeline holds it at the table's revision."""
     async with pool.acquire() as conn:
-        [incident] = (await store.load_latest(conn, [KEY])).values()
+        [incident] = (await store.load_latest(conn, [KEY], IncidentCache())).values()  # read whole
         revision = await conn.fetchval("SELECT revision FROM incidents WHERE id = $1::uuid", incident.id)
     return incident, handler._incidents.get(incident.id, revision)
 
