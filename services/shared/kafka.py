@@ -107,13 +107,20 @@ class Outgoing:
 
 
 class Publisher:
-    """A producer that starts lazily and reports each batch as acknowledged or BrokerUnavailable."""
+    """A producer that starts lazily and reports each batch as acknowledged or BrokerUnavailable.
+
+    Concurrent publishes share batches: each waits its turn in a queue that one sender hands to the producer a
+    group at a time, one batch per partition for the whole group. The producer takes one batch per partition
+    while another is on its way, so without the queue each concurrent publish (an HTTP request, say) waited for
+    its own turn per partition: at 200 requests/s they fell behind and timed out inside the producer."""
 
     def __init__(self, settings: KafkaSettings, timeout: float = 5.0, **overrides: Any):
         self._settings, self._timeout, self._overrides = settings, timeout, overrides
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._partitions: dict[str, KeyPartitions] = {}
+        self._waiting: list[tuple[Sequence[Outgoing], asyncio.Future[list[asyncio.Future]]]] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -128,45 +135,75 @@ class Publisher:
             return self._producer
 
     async def publish(self, messages: Sequence[Outgoing]) -> None:
-        """Send all messages pipelined, one batch per partition; return only once every one is acknowledged by
-        the broker. The broker is unavailable when `timeout` passes without an acknowledgement, not when a big
-        batch takes longer than that: a batch of thousands under load timed out, was sent again whole, and
-        again."""
-        producer = await self._started()
+        """Send all messages pipelined, in their order per partition; return only once every one is acknowledged
+        by the broker. The broker is unavailable when `timeout` passes without progress (the messages handed to
+        the producer, or one of their batches acknowledged), not when a big batch takes longer than that: a batch
+        of thousands under load timed out, was sent again whole, and again."""
+        await self._started()
         loop = asyncio.get_running_loop()
+        handed: asyncio.Future[list[asyncio.Future]] = loop.create_future()
+        self._waiting.append((messages, handed))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_waiting(), name="publisher")
         try:
             async with asyncio.timeout(self._timeout) as deadline:
 
-                def acknowledged(_: asyncio.Future) -> None:
+                def progress(_: asyncio.Future) -> None:
                     with contextlib.suppress(RuntimeError):  # the wait is over already
                         deadline.reschedule(loop.time() + self._timeout)
 
-                futures = []
-                for (topic, partition), batch in await self._batches(producer, messages):
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    futures[-1].add_done_callback(acknowledged)
+                futures = await handed
+                progress(handed)
+                for future in futures:
+                    future.add_done_callback(progress)
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from None
 
+    async def _send_waiting(self) -> None:
+        """Hand the waiting publishes to the producer, a group at a time, in the order they came. A publish
+        called off before its group is taken is not sent."""
+        while self._waiting:
+            group = [(messages, handed) for messages, handed in self._waiting if not handed.done()]
+            self._waiting = []
+            futures: list[list[asyncio.Future]] = [[] for _ in group]
+            try:
+                producer = await self._started()
+                for (topic, partition), batch, members in await self._batches(producer, [m for m, _ in group]):
+                    future = await producer.send_batch(batch, topic, partition=partition)
+                    for member in members:
+                        futures[member].append(future)
+            except Exception as exc:  # the producer's error is each publish's, which reports it
+                for _, handed in group:
+                    if not handed.done():
+                        handed.set_exception(exc)
+                continue
+            for (_, handed), handed_futures in zip(group, futures, strict=True):
+                if not handed.done():
+                    handed.set_result(handed_futures)
+
     async def _batches(
-        self, producer: AIOKafkaProducer, messages: Sequence[Outgoing]
-    ) -> list[tuple[tuple[str, int], BatchBuilder]]:
-        """The messages in batches per partition, in their order (a full batch is followed by another): one
-        batch costs far less than a send per record."""
-        for topic in {m.topic for m in messages}:
+        self, producer: AIOKafkaProducer, group: Sequence[Sequence[Outgoing]]
+    ) -> list[tuple[tuple[str, int], BatchBuilder, set[int]]]:
+        """The group's messages in batches per partition, in their order (a full batch is followed by another),
+        each with the group members it holds: one batch costs far less than a send per record."""
+        for topic in {m.topic for messages in group for m in messages}:
             partitions = await producer.partitions_for(topic)
             if topic not in self._partitions or set(self._partitions[topic].partitions) != partitions:
                 self._partitions[topic] = KeyPartitions(list(partitions))
-        batches: list[tuple[tuple[str, int], BatchBuilder]] = []
-        filling: dict[tuple[str, int], BatchBuilder] = {}
-        for m in messages:
-            tp = (m.topic, self._partitions[m.topic].of(m.key))
-            batch = filling.get(tp)
-            if batch is None or not batch.append(timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers):
-                batch = filling[tp] = producer.create_batch()
-                batch.append(timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers)
-                batches.append((tp, batch))
+        batches: list[tuple[tuple[str, int], BatchBuilder, set[int]]] = []
+        filling: dict[tuple[str, int], tuple[BatchBuilder, set[int]]] = {}
+        for member, messages in enumerate(group):
+            for m in messages:
+                tp = (m.topic, self._partitions[m.topic].of(m.key))
+                batch, members = filling.get(tp) or (None, set())
+                if batch is None or not batch.append(
+                    timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers
+                ):
+                    batch, members = filling[tp] = producer.create_batch(), set()
+                    batch.append(timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers)
+                    batches.append((tp, batch, members))
+                members.add(member)
         return batches
 
     async def check(self) -> str | None:

@@ -52,6 +52,32 @@ async def _publish(kafka, topics: list[str], messages: list[Outgoing]) -> dict:
     return {t: await read_all(kafka, t, lambda rs, t=t: len(rs) >= sum(m.topic == t for m in messages)) for t in topics}
 
 
+def test_concurrent_publishes_are_all_acknowledged_in_the_order_they_were_called(kafka_settings):
+    # As an HTTP edge under load publishes: hundreds at once, each waiting for its acknowledgement. Each one
+    # batching on its own queued for its turn per partition inside the producer and timed out there.
+    topic = f"concurrent-{uuid.uuid4().hex[:8]}"
+    publishes = [
+        [Outgoing(topic, f"fp-{(p * 7 + i) % 60}".encode(), f"{p}/{i}".encode(), []) for i in range(30)]
+        for p in range(600)
+    ]
+
+    async def run() -> list:
+        await ensure_topics(kafka_settings, [topic])
+        publisher = Publisher(kafka_settings)
+        try:
+            await publisher.publish([Outgoing(topic, b"warm", b"started", [])])  # so the rest are called together
+            await asyncio.gather(*(publisher.publish(messages) for messages in publishes))
+        finally:
+            await publisher.stop()
+        return await read_all(kafka_settings, topic, lambda rs: len(rs) >= 1 + 600 * 30, seconds=30)
+
+    records = [r for r in asyncio.run(run()) if r.key != b"warm"]
+    assert sorted(r.value for r in records) == sorted(m.value for messages in publishes for m in messages)
+    for partition in range(kafka_settings.kafka_partitions):
+        landed = [tuple(map(int, r.value.split(b"/"))) for r in records if r.partition == partition]
+        assert landed == sorted(landed)
+
+
 def test_publishing_ends_with_every_record_on_the_broker(kafka_settings):
     topic = f"publishing-{uuid.uuid4().hex[:8]}"
     messages = [Outgoing(topic, f"k{i}".encode(), f"{i}".encode(), []) for i in range(500)]
