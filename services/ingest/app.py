@@ -1,6 +1,7 @@
 """Ingest's HTTP edge: authenticate, validate, normalise, and answer 202 only once the broker acked."""
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,7 @@ from .raw import NoStoredOffsets, RawIntake
 from .settings import IngestSettings
 from .sources import SOURCES, Source, normalized_messages
 
+log = logging.getLogger(__name__)
 UNAVAILABLE = {"model": ErrorBody, "description": "The broker did not acknowledge; retry after Retry-After seconds"}
 
 
@@ -100,7 +102,8 @@ class Intake:
         started = time.perf_counter()
         try:
             await self._publisher.publish(normalized_messages(alerts))
-        except kafka.BrokerUnavailable:
+        except kafka.BrokerUnavailable as exc:
+            log.warning("answered 503 to %d %s alerts: %s", len(alerts), source, exc)
             metrics.ALERTS.labels(source, "unavailable").inc(len(alerts))
             raise ApiError(
                 503,

@@ -12,6 +12,8 @@ from devstack.services import ServiceProcess
 from services.shared.kafka import ensure_topics
 from services.shared.settings import KafkaSettings
 
+from .kafka_tools import eventually
+
 BODY = {"alerts": [{"status": "firing", "labels": {"alertname": "OutageProbe", "instance": "x"}}]}
 
 
@@ -49,7 +51,7 @@ def post(ingest, token):
     )
 
 
-def test_503_while_the_broker_is_down_and_202_once_it_is_back(own_broker_and_ingest):
+def test_503_while_the_broker_is_down_and_202_once_it_is_back(own_broker_and_ingest, tmp_path):
     ingest, token, settings, state, port = own_broker_and_ingest
     assert post(ingest, token).status_code == 202
 
@@ -58,6 +60,8 @@ def test_503_while_the_broker_is_down_and_202_once_it_is_back(own_broker_and_ing
     assert down.status_code == 503, down.text
     assert down.headers["retry-after"] == "7"
     assert down.json()["error"] == "broker_unavailable"
+    # and the log says why (its lines reach the file through a pump thread: soon, not at once)
+    eventually(lambda: "answered 503 to 1 alertmanager alerts: broker" in (tmp_path / "ingest.log").read_text())
     assert httpx.get(ingest.url + "/readyz").status_code == 503
     assert httpx.get(ingest.url + "/healthz").status_code == 200
 
