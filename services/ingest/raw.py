@@ -1,10 +1,8 @@
 """alerts.raw: senders on Kafka publish any supported format, named in the `source` header. Each message is
 validated and normalised like an HTTP request; one that cannot be goes to alerts.dlq with the reason."""
 
-import itertools
 import logging
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -14,14 +12,12 @@ from pydantic import ValidationError
 from services.shared import kafka
 from services.shared.api import ApiError, FieldError, field_errors, refuse_unstorable_json
 from services.shared.contracts import Alert
-from services.shared.event_ids import NamedIds
 
 from . import metrics
-from .formats import Context
+from .formats import Context, event_ids
 from .sources import SOURCES, normalized_messages
 
 log = logging.getLogger(__name__)
-_EVENT_NAMESPACE = uuid.UUID("0b7a4a6e-1f44-4f73-b1d6-3c0f7d0c1e55")
 
 
 class Undecodable(ValueError):
@@ -65,13 +61,6 @@ def normalise_record(record: ConsumerRecord, identifying: Mapping[str, frozenset
 
 def _reasons(errors: list[FieldError]) -> str:
     return "; ".join(f"{f.field}: {f.reason}" for f in errors[:10])
-
-
-def event_ids(position: str) -> Callable[[], str]:
-    """str(uuid5(_EVENT_NAMESPACE, f"{position}/{n}")) for n = 0, 1, ...: the same ids, with the hash of the
-    common prefix computed once (ingest makes one per alert)."""
-    ids, counter = NamedIds(_EVENT_NAMESPACE, f"{position}/"), itertools.count()
-    return lambda: ids(str(next(counter)))
 
 
 class NoStoredOffsets(kafka.OffsetStore):

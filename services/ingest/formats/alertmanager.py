@@ -9,7 +9,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, Instant, new_alert, timestamp
+from . import Context, Instant, new_alert
 
 SOURCE = "alertmanager"
 # Alertmanager writes the zero time for "no end yet".
@@ -89,8 +89,8 @@ def _alert(body: AlertmanagerWebhook, a: AlertmanagerAlert, ctx: Context) -> Ale
         annotations=ann,
         summary=ann.get("summary") or ann.get("message") or a.labels.get("alertname", ""),
         description=ann.get("description", ""),
-        starts_at=timestamp(_time(a.startsAt)),
-        ends_at=timestamp(_time(a.endsAt)),
+        starts_at=_time(a.startsAt),
+        ends_at=_time(a.endsAt),
         generator_url=a.generatorURL,
         sender_group_key=body.groupKey,
         external_url=body.externalURL,

@@ -10,7 +10,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, Instant, new_alert, timestamp
+from . import Context, Instant, new_alert
 
 SOURCE = "grafana"
 _NO_TIME_YEAR = 1  # Grafana, like Alertmanager, writes the zero time for "no end yet"
@@ -116,8 +116,8 @@ def _alert(body: GrafanaWebhook, a: GrafanaAlert, ctx: Context) -> Alert:
         annotations=ann,
         summary=a.annotations.get("summary") or a.labels.get("alertname") or body.title,
         description=a.annotations.get("description", ""),
-        starts_at=timestamp(_time(a.startsAt)),
-        ends_at=timestamp(_time(a.endsAt)),
+        starts_at=_time(a.startsAt),
+        ends_at=_time(a.endsAt),
         generator_url=a.generatorURL,
         sender_group_key=body.groupKey,
         external_url=body.externalURL,

@@ -8,7 +8,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, Instant, new_alert, timestamp
+from . import Context, Instant, new_alert
 
 SOURCE = "native"
 MAX_ALERTS = 1000
@@ -74,8 +74,8 @@ def normalise(body: NativeAlerts, ctx: Context) -> list[Alert]:
             annotations=a.annotations,
             summary=a.summary or a.labels.get("alertname", ""),
             description=a.description,
-            starts_at=timestamp(a.starts_at),
-            ends_at=timestamp(a.ends_at),
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
             generator_url=a.generator_url,
         )
         for a in body.root

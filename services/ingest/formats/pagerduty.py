@@ -15,7 +15,7 @@ from services.shared.contracts import Alert
 
 from .. import severity
 from ..fingerprint import fingerprint
-from . import Context, Instant, new_alert, timestamp
+from . import Context, Instant, new_alert
 
 SOURCE = "pagerduty"
 ROUTING_KEY_FIELD = "routing_key"
@@ -154,6 +154,6 @@ def normalise(event: PagerDutyEvent, ctx: Context) -> list[Alert]:
             annotations={k: v for k, v in annotations.items() if v},
             severity=SEVERITIES[p.severity],
             summary=p.summary,
-            starts_at=timestamp(p.timestamp),
+            starts_at=p.timestamp,
         )
     ]

@@ -1,3 +1,4 @@
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -123,3 +124,11 @@ def test_invalid_bodies_name_the_field(body, field):
     with pytest.raises(ValidationError) as info:
         AlertmanagerWebhook.model_validate(body)
     assert field in [e["loc"] for e in info.value.errors()]
+
+
+def test_each_alert_of_each_request_gets_its_own_event_id():
+    body = {**SAMPLE, "alerts": SAMPLE["alerts"] * 3}
+    requests = [normalise(AlertmanagerWebhook.model_validate(body), Context(RECEIVED)) for _ in range(2)]
+    ids = [a.event_id for alerts in requests for a in alerts]
+    assert len(set(ids)) == len(ids) == 2 * 3 * len(SAMPLE["alerts"])
+    assert all(str(uuid.UUID(i)) == i for i in ids)
