@@ -156,7 +156,10 @@ class Publisher:
                 progress(handed)
                 for future in futures:
                     future.add_done_callback(progress)
-                await asyncio.gather(*futures)
+                if futures:  # waited for without gather: a publish called off must not cancel what others share
+                    await asyncio.wait(futures)
+                for future in futures:
+                    future.result()
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from None
 

@@ -78,6 +78,30 @@ def test_concurrent_publishes_are_all_acknowledged_in_the_order_they_were_called
         assert landed == sorted(landed)
 
 
+def test_a_publish_called_off_leaves_the_publishes_sharing_its_batches_unharmed(kafka_settings):
+    topic = f"called-off-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> int:
+        await ensure_topics(kafka_settings, [topic])
+        publisher = Publisher(kafka_settings)
+        acknowledged = 0
+        try:
+            await publisher.publish([Outgoing(topic, b"warm", b"started", [])])
+            for n in range(60):
+                messages = [Outgoing(topic, f"k{i}".encode(), f"{n}/{i}".encode(), []) for i in range(12)]
+                called_off = asyncio.create_task(publisher.publish(messages))
+                kept = asyncio.create_task(publisher.publish(messages))
+                await asyncio.sleep(n / 20_000)  # called off at points from before the hand-over to the acks
+                called_off.cancel()
+                await kept
+                acknowledged += 1
+        finally:
+            await publisher.stop()
+        return acknowledged
+
+    assert asyncio.run(run()) == 60
+
+
 def test_publishing_ends_with_every_record_on_the_broker(kafka_settings):
     topic = f"publishing-{uuid.uuid4().hex[:8]}"
     messages = [Outgoing(topic, f"k{i}".encode(), f"{i}".encode(), []) for i in range(500)]
