@@ -121,9 +121,12 @@ class Publisher:
         self._partitions: dict[str, KeyPartitions] = {}
         self._waiting: list[tuple[Sequence[Outgoing], asyncio.Future[list[asyncio.Future]]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
+            if self._stopped:
+                raise BrokerUnavailable("the publisher is stopped")
             if self._producer is None:
                 producer = new_producer(self._settings, **self._overrides)
                 try:
@@ -177,10 +180,11 @@ class Publisher:
                     for member in members:
                         futures[member].append(future)
             except Exception as exc:  # the producer's error is each publish's, which reports it
-                for _, handed in group:
-                    if not handed.done():
-                        handed.set_exception(exc)
+                _fail(group, exc)
                 continue
+            except asyncio.CancelledError:  # stopped
+                _fail(group, BrokerUnavailable("the publisher is stopped"))
+                raise
             for (_, handed), handed_futures in zip(group, futures, strict=True):
                 if not handed.done():
                     handed.set_result(handed_futures)
@@ -218,9 +222,25 @@ class Publisher:
             return f"broker unreachable: {exc}"
 
     async def stop(self) -> None:
+        """Hand nothing more to the producer, fail the publishes still waiting for their turn, and stop the
+        producer once it sent what it has. A stopped publisher stays stopped: a late publish would otherwise start
+        a producer nobody stops."""
+        self._stopped = True
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        _fail(self._waiting, BrokerUnavailable("the publisher is stopped"))
+        self._waiting = []
         if self._producer is not None:
             await _quietly(self._producer.stop())
             self._producer = None
+
+
+def _fail(waiting: Iterable[tuple[Any, asyncio.Future]], error: BaseException) -> None:
+    for _, handed in waiting:
+        if not handed.done():
+            handed.set_exception(error)
 
 
 @contextlib.asynccontextmanager

@@ -102,6 +102,35 @@ def test_a_publish_called_off_leaves_the_publishes_sharing_its_batches_unharmed(
     assert asyncio.run(run()) == 60
 
 
+def test_stopping_ends_every_publish_in_flight_and_starts_no_producer_again(kafka_settings):
+    topic = f"stopping-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> tuple[list, Publisher]:
+        await ensure_topics(kafka_settings, [topic])
+        publisher = Publisher(kafka_settings, timeout=30)
+        await publisher.publish([Outgoing(topic, b"warm", b"started", [])])
+        messages = [Outgoing(topic, f"k{i}".encode(), b"v" * 200, []) for i in range(50)]
+        publishes = []
+
+        async def keep_publishing() -> None:  # in waves, so the publisher has groups waiting when it stops
+            for _ in range(60):
+                publishes.extend(asyncio.create_task(publisher.publish(messages)) for _ in range(5))
+                await asyncio.sleep(0.001)
+
+        waves = asyncio.create_task(keep_publishing())
+        await asyncio.sleep(0.02)
+        await publisher.stop()
+        await waves
+        outcomes = await asyncio.wait_for(asyncio.gather(*publishes, return_exceptions=True), 5)
+        await asyncio.sleep(0.1)
+        return outcomes, publisher
+
+    outcomes, publisher = asyncio.run(run())
+    assert all(outcome is None or isinstance(outcome, BrokerUnavailable) for outcome in outcomes), outcomes
+    assert any(isinstance(outcome, BrokerUnavailable) for outcome in outcomes)  # stopped while some were waiting
+    assert publisher._producer is None
+
+
 def test_publishing_ends_with_every_record_on_the_broker(kafka_settings):
     topic = f"publishing-{uuid.uuid4().hex[:8]}"
     messages = [Outgoing(topic, f"k{i}".encode(), f"{i}".encode(), []) for i in range(500)]
