@@ -126,7 +126,7 @@ class Publisher:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._stopped:
-                raise BrokerUnavailable("the publisher is stopped")
+                raise _stopped_error()
             if self._producer is None:
                 producer = new_producer(self._settings, **self._overrides)
                 try:
@@ -183,7 +183,7 @@ class Publisher:
                 _fail(group, exc)
                 continue
             except asyncio.CancelledError:  # stopped
-                _fail(group, BrokerUnavailable("the publisher is stopped"))
+                _fail(group, _stopped_error())
                 raise
             for (_, handed), handed_futures in zip(group, futures, strict=True):
                 if not handed.done():
@@ -203,14 +203,14 @@ class Publisher:
         for member, messages in enumerate(group):
             for m in messages:
                 tp = (m.topic, self._partitions[m.topic].of(m.key))
-                batch, members = filling.get(tp) or (None, set())
-                if batch is None or not batch.append(
+                filled = filling.get(tp)
+                if filled is None or not filled[0].append(
                     timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers
                 ):
-                    batch, members = filling[tp] = producer.create_batch(), set()
-                    batch.append(timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers)
-                    batches.append((tp, batch, members))
-                members.add(member)
+                    filled = filling[tp] = (producer.create_batch(), set())
+                    filled[0].append(timestamp=m.timestamp_ms, key=m.key, value=m.value, headers=m.headers)
+                    batches.append((tp, *filled))
+                filled[1].add(member)
         return batches
 
     async def check(self) -> str | None:
@@ -230,11 +230,15 @@ class Publisher:
             self._sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sender
-        _fail(self._waiting, BrokerUnavailable("the publisher is stopped"))
+        _fail(self._waiting, _stopped_error())
         self._waiting = []
         if self._producer is not None:
             await _quietly(self._producer.stop())
             self._producer = None
+
+
+def _stopped_error() -> BrokerUnavailable:
+    return BrokerUnavailable("the publisher is stopped")
 
 
 def _fail(waiting: Iterable[tuple[Any, asyncio.Future]], error: BaseException) -> None:
