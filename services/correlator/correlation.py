@@ -116,6 +116,8 @@ class OpenGroup:
 
     instance: GroupInstance
     affected: frozenset[str] = frozenset()
+    # Occurrences of the key's announced alerts, ever, across its instances (CorrelatedAlert.group_occurrences).
+    occurrences: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ def correlate_all(
     `groups` (group key -> current instance) is updated in place."""
     current = {fp: states.get(fp) for fp, _ in sightings}
     told = _Coalescing()
+    heard: set[str] = set()  # fingerprints told in this batch (their sequences are numbered after it)
     for fingerprint, sighting in sightings:
         before = current[fingerprint]
         after = _sight(before, fingerprint, sighting, groups, snap)
@@ -201,7 +204,9 @@ def correlate_all(
             continue
         after, emit = _announce(before, after)
         current[fingerprint] = after
+        _count(groups, after, new_occurrences(before, after, fingerprint in heard))
         if emit:
+            heard.add(fingerprint)
             told.add(Told(after, groups.get(after.group_key), sighting.observation), _repeats(before, after))
     return current, told.steps()
 
@@ -216,6 +221,24 @@ def correlate(
     """One fingerprint's sightings in order: its state after them, and each state to emit with its time."""
     after, told = correlate_all({fingerprint: before}, [(fingerprint, s) for s in sightings], groups, snap)
     return after[fingerprint], [(t.state, t.cause.at) for t in told]
+
+
+def new_occurrences(before: Tracked | None, after: Tracked, told_in_batch: bool = False) -> int:
+    """Occurrences `after` adds to its group's count, as an incident hearing of every repeat would count them:
+    none until it is told; then all of its firing period's the first time it is told, or when a new period
+    begins (counted from 1 again); each repeat one."""
+    if not after.announced:
+        return 0
+    heard = before is not None and (before.announced or before.alert.sequence > 0 or told_in_batch)
+    if not heard or before is None or before.alert.first_seen != after.alert.first_seen:
+        return after.alert.occurrences
+    return max(0, after.alert.occurrences - before.alert.occurrences)
+
+
+def _count(groups: dict[str, OpenGroup], state: Tracked, occurrences: int) -> None:
+    group = groups.get(state.group_key)
+    if occurrences and group is not None:
+        groups[state.group_key] = evolve(group, occurrences=group.occurrences + occurrences)
 
 
 def _repeats(before: Tracked | None, after: Tracked) -> bool:
@@ -321,7 +344,7 @@ def _grouped(
         affected, group_key, changes = current.affected, state.group_key, {}
     if ci_id:
         affected = affected | {ci_id}
-    groups[group_key] = OpenGroup(instance, affected)
+    groups[group_key] = OpenGroup(instance, affected, current.occurrences if current else 0)
     return changes
 
 

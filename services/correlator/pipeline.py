@@ -96,6 +96,7 @@ def emission(
         during_change=t.during_change,
         flapping=t.flap.flapping,
         expired=t.expired,
+        group_occurrences=group.occurrences if group is not None else 0,
     )
     ca.labels.update(s.labels)
     stamp(ca.first_seen, s.first_seen)

@@ -229,13 +229,14 @@ async def linked_groups(conn: asyncpg.Connection | asyncpg.Pool, kind: str, wind
 
 async def load_groups(conn: asyncpg.Connection, keys: Iterable[str], lock: bool = True) -> dict[str, OpenGroup]:
     """Locked when the caller will write them back; a reader (the expiry sweep) takes no lock."""
-    query = "SELECT group_key, instance_id, root_ci_id, opened_at, last_at, affected FROM group_instances"
+    query = "SELECT group_key, instance_id, root_ci_id, opened_at, last_at, affected, occurrences FROM group_instances"
     query += " WHERE group_key = ANY($1::text[])" + (" FOR UPDATE" if lock else "")
     rows = await conn.fetch(query, list(set(keys)))
     return {
         r["group_key"]: OpenGroup(
             GroupInstance(r["instance_id"], GroupKey(r["group_key"], r["root_ci_id"]), r["opened_at"], r["last_at"]),
             frozenset(r["affected"]),
+            r["occurrences"],
         )
         for r in rows
     }
@@ -246,12 +247,14 @@ async def save_groups(conn: asyncpg.Connection, groups: Sequence[OpenGroup]) -> 
         return
     await conn.execute(
         """
-        INSERT INTO group_instances (group_key, instance_id, root_ci_id, opened_at, last_at, affected)
-        SELECT k, i, r, o, l, ARRAY(SELECT jsonb_array_elements_text(a::jsonb))
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[])
-             AS u(k, i, r, o, l, a)
+        INSERT INTO group_instances (group_key, instance_id, root_ci_id, opened_at, last_at, affected, occurrences)
+        SELECT k, i, r, o, l, ARRAY(SELECT jsonb_array_elements_text(a::jsonb)), n
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                    $7::bigint[])
+             AS u(k, i, r, o, l, a, n)
         ON CONFLICT (group_key) DO UPDATE SET instance_id = EXCLUDED.instance_id, root_ci_id = EXCLUDED.root_ci_id,
-            opened_at = EXCLUDED.opened_at, last_at = EXCLUDED.last_at, affected = EXCLUDED.affected
+            opened_at = EXCLUDED.opened_at, last_at = EXCLUDED.last_at, affected = EXCLUDED.affected,
+            occurrences = EXCLUDED.occurrences
         """,
         *zip(
             *[
@@ -262,6 +265,7 @@ async def save_groups(conn: asyncpg.Connection, groups: Sequence[OpenGroup]) -> 
                     g.instance.opened_at,
                     g.instance.last_at,
                     orjson.dumps(sorted(g.affected)).decode(),
+                    g.occurrences,
                 )
                 for g in groups
             ],

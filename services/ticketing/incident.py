@@ -57,6 +57,7 @@ class AlertUpdate:
     change_id: str = ""
     during_change: bool = False
     flapping: bool = False
+    group_occurrences: int = 0  # the correlator's count for the group key (0: not counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,8 @@ class Incident:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     alert_count: int = 0
+    # The group's occurrence count (AlertUpdate.group_occurrences) as far as alert_count has counted it; 0: not yet.
+    counted_to: int = 0
     # Resolution-clock pauses: each hold, and the time between a resolve and a reopen.
     pauses: tuple[Pause, ...] = ()
     # SLA marks: the highest share of each target evaluated so far (a breach is never un-recorded).
@@ -209,6 +212,7 @@ def _open(previous: Incident | None, u: AlertUpdate, member: Member, policy: Inc
         assignment_group=u.support_group,
         previous_incident_id=previous.id if previous else None,
         alert_count=u.occurrences,
+        counted_to=u.group_occurrences,
         members={u.fingerprint: member},
     )
     incident = _derived(_carried(incident, u), policy)
@@ -236,7 +240,7 @@ def _update(current: Incident, u: AlertUpdate, member: Member, policy: IncidentP
         return None  # the same report again
     at = max(u.at, current.updated_at)
     if _repeats(before, member) and not _learned(current, u):
-        return Change(current, _counted(current, before, member, at), ())  # derived fields cannot have moved
+        return Change(current, _counted(current, before, member, u, at), ())  # derived fields cannot have moved
     change = _with_member(current, current, u, member, policy, at, "updated")
     incident = change.incident
     if any(m.firing for m in incident.members.values()) or incident.priority not in policy.auto_resolve:
@@ -261,7 +265,7 @@ def _with_member(
     at: datetime,
     kind: str,
 ) -> Change:
-    incident = _counted(base, current.members.get(u.fingerprint), member, at)
+    incident = _counted(base, current.members.get(u.fingerprint), member, u, at)
     incident = _derived(_carried(incident, u), policy)
     events = (Event(kind), Event("priority_changed")) if incident.priority != current.priority else (Event(kind),)
     return Change(current, incident, events)
@@ -272,12 +276,19 @@ def _repeats(before: Member | None, after: Member) -> bool:
     return before is not None and before.firing and evolve(after, occurrences=before.occurrences) == before
 
 
-def _counted(incident: Incident, before: Member | None, member: Member, at: datetime) -> Incident:
-    """The incident with the alert's report in place of `before`, its new occurrences counted."""
+def _counted(incident: Incident, before: Member | None, member: Member, u: AlertUpdate, at: datetime) -> Incident:
+    """The incident with the alert's report in place of `before`, the group's new occurrences counted: from the
+    correlator's group count, which also holds the repeats of its other alerts not told yet; by the alert's own
+    count when the update or the incident has none (from before the count existed)."""
+    if u.group_occurrences and incident.counted_to:
+        added = max(0, u.group_occurrences - incident.counted_to)
+    else:
+        added = _new_occurrences(before, member)
     return evolve(
         incident,
         members={**incident.members, member.fingerprint: member},
-        alert_count=incident.alert_count + _new_occurrences(before, member),
+        alert_count=incident.alert_count + added,
+        counted_to=max(incident.counted_to, u.group_occurrences),
         updated_at=at,
     )
 

@@ -51,6 +51,7 @@ def decode(record: ConsumerRecord) -> tuple[AlertUpdate, Cause]:
         change_id=ca.change_id,
         during_change=ca.during_change,
         flapping=ca.flapping,
+        group_occurrences=ca.group_occurrences,
     )
     received = utc(ca.cause_received_at) if ca.HasField("cause_received_at") else None
     return update, Cause(ca.cause_event_id, received)

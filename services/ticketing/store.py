@@ -17,7 +17,7 @@ _FIELDS = (
     " affected_ci_ids, service, assignment_group, assignee, known_error_id, workaround, change_id, during_change,"
     " flapping, previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at, acknowledged_at,"
     " responded_at, resolved_at, closed_at, updated_at, pauses, response_reached,"
-    " resolution_reached, sla_check_at, version"
+    " resolution_reached, sla_check_at, version, counted_to"
 )
 INCIDENT_COLUMNS = _FIELDS
 _MEMBER_FIELDS = (
@@ -63,6 +63,7 @@ def incident_of(row: Mapping, members: Mapping[str, Member] | None = None) -> In
         resolution_reached=row["resolution_reached"],
         sla_check_at=row["sla_check_at"],
         version=row["version"],
+        counted_to=row["counted_to"],
         members=members or {},
     )
 
@@ -211,7 +212,7 @@ def _row(i: Incident, seq: int) -> tuple:
         UUID(i.previous_incident_id) if i.previous_incident_id else None, i.resolution_code, i.resolution_notes,
         i.alert_count, i.opened_at, i.acknowledged_at, i.responded_at, i.resolved_at, i.closed_at, i.updated_at,
         json.dumps([[s.isoformat(), e.isoformat() if e else None] for s, e in i.pauses]),
-        i.response_reached, i.resolution_reached, i.sla_check_at, i.version,
+        i.response_reached, i.resolution_reached, i.sla_check_at, i.version, i.counted_to,
     )  # fmt: skip
 
 
@@ -221,24 +222,24 @@ INSERT INTO incidents (id, number, seq, group_key, title, description, status, p
     ci_name, affected_ci_ids, service, assignment_group, assignee, known_error_id, workaround, change_id,
     during_change, flapping, previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at,
     acknowledged_at, responded_at, resolved_at, closed_at, updated_at, pauses, response_reached,
-    resolution_reached, sla_check_at, version)
+    resolution_reached, sla_check_at, version, counted_to)
 SELECT u.id, u.number, u.seq, u.group_key, u.title, u.description, u.status, u.priority, u.impact, u.urgency,
     u.ci_id, u.ci_name, ARRAY(SELECT jsonb_array_elements_text(u.affected::jsonb)), u.service, u.assignment_group,
     u.assignee, u.known_error_id, u.workaround, u.change_id, u.during_change, u.flapping, u.previous_incident_id,
     u.resolution_code, u.resolution_notes, u.alert_count, u.opened_at, u.acknowledged_at, u.responded_at,
     u.resolved_at, u.closed_at, u.updated_at, u.pauses::jsonb, u.response_reached, u.resolution_reached,
-    u.sla_check_at, u.version
+    u.sla_check_at, u.version, u.counted_to
 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::smallint[],
     $9::smallint[], $10::smallint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
     $17::text[], $18::text[], $19::text[], $20::bool[], $21::bool[], $22::uuid[], $23::text[], $24::text[],
     $25::bigint[], $26::timestamptz[], $27::timestamptz[], $28::timestamptz[], $29::timestamptz[],
     $30::timestamptz[], $31::timestamptz[], $32::text[], $33::float8[], $34::float8[], $35::timestamptz[],
-    $36::int[])
+    $36::int[], $37::bigint[])
     AS u(id, number, seq, group_key, title, description, status, priority, impact, urgency, ci_id, ci_name, affected,
          service, assignment_group, assignee, known_error_id, workaround, change_id, during_change, flapping,
          previous_incident_id, resolution_code, resolution_notes, alert_count, opened_at, acknowledged_at,
          responded_at, resolved_at, closed_at, updated_at, pauses, response_reached, resolution_reached,
-         sla_check_at, version)
+         sla_check_at, version, counted_to)
 ON CONFLICT (id) DO UPDATE SET
     title = EXCLUDED.title, description = EXCLUDED.description, status = EXCLUDED.status,
     priority = EXCLUDED.priority, impact = EXCLUDED.impact, urgency = EXCLUDED.urgency, ci_id = EXCLUDED.ci_id,
@@ -251,7 +252,8 @@ ON CONFLICT (id) DO UPDATE SET
     responded_at = EXCLUDED.responded_at, resolved_at = EXCLUDED.resolved_at, closed_at = EXCLUDED.closed_at,
     updated_at = EXCLUDED.updated_at, pauses = EXCLUDED.pauses,
     response_reached = EXCLUDED.response_reached, resolution_reached = EXCLUDED.resolution_reached,
-    sla_check_at = EXCLUDED.sla_check_at, version = EXCLUDED.version, revision = incidents.revision + 1
+    sla_check_at = EXCLUDED.sla_check_at, version = EXCLUDED.version, counted_to = EXCLUDED.counted_to,
+    revision = incidents.revision + 1
 RETURNING id, revision
 """
 

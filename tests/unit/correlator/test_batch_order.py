@@ -128,3 +128,35 @@ def test_sequences_count_up_per_fingerprint_and_the_stored_state_has_the_last():
     app0 = [t.sequence for t in told if t.state.alert.fingerprint == "app-0"]
     assert app0 == sorted(app0) and len(set(app0)) == 3
     assert {t.alert.fingerprint: t.alert.sequence for t in changed}["app-0"] == app0[-1]
+
+
+def test_the_group_count_at_each_change_counts_every_occurrence_however_the_batches_fall():
+    """The group count told with each change holds the repeats of the group's other alerts, told or not."""
+    counted = {}
+    for sizes in splits(len(REPEATS)):
+        told, _ = emitted_in_batches(REPEATS, sizes)
+        changes = [t for t in told if not _told_as_repeat(t, told)]
+        counted[tuple(sizes)] = [
+            (t.state.alert.fingerprint, t.state.shown_firing, t.group.occurrences) for t in changes
+        ]
+    assert len(set(map(tuple, counted.values()))) == 1
+    # app-1 fires after app-0's 3 sightings; resolves after app-0's 5 and its own 2; db-1 is a group of its own
+    assert counted[(1,) * len(REPEATS)] == [
+        ("app-0", True, 1),
+        ("app-1", True, 4),
+        ("app-1", False, 7),
+        ("db-1", True, 1),
+    ]
+    last = {t.state.incident_key: t.group.occurrences for t in emitted_in_batches(REPEATS, [len(REPEATS)])[0]}
+    assert sorted(last.values()) == [1, 9]  # host-1: app-0 seen 7 times, app-1 twice
+
+
+def _told_as_repeat(t, told):
+    before = [u for u in told[: told.index(t)] if u.state.alert.fingerprint == t.state.alert.fingerprint]
+    return bool(before) and before[-1].state.shown_firing and _same_but_count(before[-1].state, t.state)
+
+
+def test_a_resumed_alert_adds_its_new_occurrence_only():
+    told, states = emitted_in_batches(STORY, [len(STORY)])
+    assert states["app-0"].alert.occurrences == 2  # fired, resolved, fired again within the reopen window
+    assert [t.group.occurrences for t in told] == [1, 2, 2, 3]

@@ -227,3 +227,25 @@ def test_differences_name_each_audited_field_with_old_and_new():
 
 def test_numbers_are_zero_padded_and_never_truncated():
     assert number(1) == "INC0000001" and number(12345678) == "INC12345678"
+
+
+def test_the_count_follows_the_group_count_which_holds_repeats_not_told():
+    opened = step(None, update(first_seen=T0, group_occurrences=1)).incident
+    assert (opened.alert_count, opened.counted_to) == (1, 1)
+    # b fires after a was seen 4 more times, none of them told: the group count has them
+    joined = step(opened, update(fp="b", first_seen=T0, group_occurrences=6, at=T0 + timedelta(seconds=9))).incident
+    assert (joined.alert_count, joined.counted_to) == (6, 6)
+    # a's last count, told late, adds nothing the group count had not: nothing is counted twice
+    late = step(joined, update(occurrences=5, sequence=2, first_seen=T0, group_occurrences=6)).incident
+    assert (late.alert_count, late.members["a"].occurrences) == (6, 5)
+    stale = step(late, update(occurrences=6, sequence=3, first_seen=T0, group_occurrences=4)).incident
+    assert (stale.alert_count, stale.counted_to) == (6, 6)  # a count from before is never a step back
+
+
+def test_an_incident_from_before_the_group_count_counts_by_its_alerts_once_then_by_the_group():
+    opened = step(None, update(first_seen=T0)).incident  # no group count: an emission from an older correlator
+    assert opened.counted_to == 0
+    repeat = step(opened, update(occurrences=3, sequence=2, first_seen=T0, group_occurrences=40)).incident
+    assert (repeat.alert_count, repeat.counted_to) == (3, 40)  # by a's own count: 40 holds what came before
+    more = step(repeat, update(fp="b", first_seen=T0, group_occurrences=45)).incident
+    assert more.alert_count == 8
