@@ -120,6 +120,16 @@ class Watcher:
         behind = sum(max(0, end - done.get(tp, 0)) for tp, end in ends.items())
         return behind + await self._db.fetchval("SELECT count(*) FROM ticketing.outbox")
 
+    async def told(self, within: float, interval: float = 0.25) -> float:
+        """perf_counter() once the correlator holds no repeat back (their last counts are told by its sweep when
+        the repeat interval ends) and what it told is applied: every incident's count is final."""
+        deadline = time.monotonic() + within
+        while await self._db.fetchval("SELECT count(*) FROM correlator.alerts WHERE tell_at IS NOT NULL"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"repeats still held after {within:.0f}s")
+            await asyncio.sleep(interval)
+        return await self.drained(max(1.0, deadline - time.monotonic()))
+
     async def drained(self, within: float, interval: float = 0.1) -> float:
         """perf_counter() at a check that found every stage caught up with the topic ends, confirmed by the ends
         not having moved since (so no stage's output was still on its way downstream). ListOffsets (at or short

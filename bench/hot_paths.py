@@ -32,6 +32,7 @@ from services.correlator.binding import MatchRules
 from services.correlator.cmdb import CI, Cmdb, Relationship
 from services.correlator.correlation import Snapshot, Tracked
 from services.correlator.known_errors import KnownErrorCatalog
+from services.correlator.settings import CorrelatorSettings
 from services.correlator.store import known_error
 from services.correlator.windows import WindowIndex
 from services.ingest.raw import normalise_record
@@ -75,6 +76,7 @@ def snapshot(mix: StormMix) -> Snapshot:
         KnownErrorCatalog.build(records),
         WindowIndex({}),
         known_errors={r["id"]: known_error(r) for r in records},
+        repeat_interval=CorrelatorSettings().repeat_interval(),  # the service's default, or the environment's
     )
 
 

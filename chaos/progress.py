@@ -2,7 +2,9 @@
 
 Ingest keeps its alerts.raw position as the group's committed offset; the correlator and ticketing keep theirs
 in their own schema (consumer_offsets), written in the transaction that applied the batch, which is the truth
-after a crash. Quiet means: every consumer applied everything and the outbox is empty, twice in a row."""
+after a crash. Quiet means: every consumer applied everything, the outbox is empty and the correlator holds no
+repeat back (CORRELATOR_REPEAT_INTERVAL_SECONDS: the last counts of alerts that went quiet are told by its sweep),
+twice in a row."""
 
 import asyncio
 import logging
@@ -26,6 +28,7 @@ class Progress:
     ends: dict[str, dict[int, int]]  # topic -> partition -> end offset
     applied: dict[str, dict[int, int]]  # topic -> partition -> next offset its consumer applied
     outbox: int
+    held: int = 0  # alerts whose last repeats the correlator has not told yet
 
     def lag(self, service: str, ends: dict[str, dict[int, int]] | None = None) -> int:
         """Records of the service's topic not yet applied (up to `ends`, by default the current ends)."""
@@ -36,10 +39,11 @@ class Progress:
 
     @property
     def total(self) -> int:
-        return sum(self.lag(s) for s in CONSUMED_BY) + self.outbox
+        return sum(self.lag(s) for s in CONSUMED_BY) + self.outbox + self.held
 
     def describe(self) -> str:
-        return ", ".join(f"{s} lag {self.lag(s)}" for s in CONSUMED_BY) + f", outbox {self.outbox}"
+        lags = ", ".join(f"{s} lag {self.lag(s)}" for s in CONSUMED_BY)
+        return f"{lags}, outbox {self.outbox}, repeats held {self.held}"
 
 
 class LogEnds:
@@ -135,11 +139,12 @@ class ProgressProbe:
                 for r in rows:
                     applied.setdefault(r["topic"], {})[r["partition"]] = r["next_offset"]
             outbox = await conn.fetchval("SELECT count(*) FROM ticketing.outbox")
+            held = await conn.fetchval("SELECT count(*) FROM correlator.alerts WHERE tell_at IS NOT NULL")
         ends = await self._ends.read()
         for p in ends[RAW]:
             committed = await self._ingest.committed(TopicPartition(RAW, p))
             applied.setdefault(RAW, {})[p] = committed or 0
-        return Progress(ends, applied, outbox)
+        return Progress(ends, applied, outbox, held)
 
     async def read_retrying(self, within: float = 60) -> Progress:
         deadline = time.monotonic() + within

@@ -18,6 +18,8 @@ from services.shared.kafka import ensure_topics
 from services.shared.settings import KafkaSettings
 
 ALL_SCOPES = "ingest+read+write+admin"
+# Repeats are held as by default, but told within ~1.5 s (not 30 + 5 s), so a test waiting for a count sees it soon.
+HELD_REPEATS_ENV = {"CORRELATOR_REPEAT_INTERVAL_SECONDS": "1", "CORRELATOR_SWEEP_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +81,7 @@ def stack(kafka_settings, database_url, tmp_path_factory) -> Stack:
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "INFO",
         "SHUTDOWN_GRACE_SECONDS": "5",
+        **HELD_REPEATS_ENV,
     }
     procs = {}
     for name in SERVICES:

@@ -21,6 +21,7 @@ from .settings import CorrelatorSettings
 from .snapshots import SnapshotCache
 
 SCHEMA = "correlator"
+SWEEP_LIMIT = 1000  # states per sweep transaction
 log = logging.getLogger(__name__)
 
 
@@ -32,6 +33,7 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         settings.expiry(),
         poll_seconds=settings.correlator_reference_poll_seconds,
         reopen_window=settings.reopen_window(),
+        repeat_interval=settings.repeat_interval(),
     )
     service = StatefulService(
         settings,
@@ -59,7 +61,8 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         service.on_stop(stopping.set)
         while not stopping.is_set():
             try:
-                await sweep(service.pool, service.publisher, snapshots)
+                if await sweep(service.pool, service.publisher, snapshots, limit=SWEEP_LIMIT) >= SWEEP_LIMIT:
+                    continue  # more may be due (the end of a storm leaves every alert's repeats held)
             except Exception as exc:  # database or broker down: the next round retries
                 log.warning("expiry/heartbeat sweep failed: %r", exc)
             with contextlib.suppress(TimeoutError):

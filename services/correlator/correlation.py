@@ -10,6 +10,10 @@ Downstream (ticketing) is modelled by `announced`: it last heard the alert firin
 - Each alert keeps the group instance it opened in while it fires, and when it re-fires within the reopen
   window (dedup); a later re-fire joins the key's current instance or opens a new one after a gap
   (grouping.continue_or_open).
+- A repeat (the alert firing again, nothing new but its count) is told at most once per repeat interval of alert
+  time; one held back is told by the next sighting past the interval, or by the sweep when the interval ends.
+  Every emission carries its group key's occurrence count, which holds the repeats not told, so the counts an
+  incident shows at each change are exact however few repeats reach it.
 """
 
 from collections.abc import Mapping, Sequence
@@ -78,6 +82,7 @@ class Snapshot:
     expiry: ExpiryPolicy = ExpiryPolicy()
     known_errors: Mapping[str, KnownError] = field(default_factory=dict, hash=False)  # by id, for emissions
     reopen_window: timedelta = dedup.DEFAULT_REOPEN_WINDOW
+    repeat_interval: timedelta = timedelta(0)  # 0: every repeat is told (coalesced per batch)
     # What an alert's labels and text bind to, by (labels, title, description): a storm is the same alerts
     # again, and binding, known-error matching and the group key depend on nothing else this snapshot does not fix.
     bindings: dict[tuple[frozenset[tuple[str, str]], str, str], "Bound"] = field(
@@ -143,6 +148,7 @@ class Tracked:
     announced: bool = False
     expires_at: datetime | None = None
     expired: bool = False
+    tell_at: datetime | None = None  # a repeat held back: when the sweep tells it, if no sighting has
 
     @property
     def shown_firing(self) -> bool:
@@ -196,18 +202,25 @@ def correlate_all(
     `groups` (group key -> current instance) is updated in place."""
     current = {fp: states.get(fp) for fp, _ in sightings}
     told = _Coalescing()
-    heard: set[str] = set()  # fingerprints told in this batch (their sequences are numbered after it)
+    told_at: dict[str, datetime] = {}  # when each alert told in this batch was (its sequence is numbered after it)
     for fingerprint, sighting in sightings:
         before = current[fingerprint]
         after = _sight(before, fingerprint, sighting, groups, snap)
         if after is None or after == before:
             continue
         after, emit = _announce(before, after)
+        repeat = emit and _repeats(before, after)
+        if repeat:
+            assert before is not None  # a repeat has a state before it
+            last = told_at.get(fingerprint) or dedup.caused_at(before.alert.sequence)
+            after, emit = _held(after, last + snap.repeat_interval)
+        elif emit and after.tell_at is not None:
+            after = evolve(after, tell_at=None)  # told now, with its count
         current[fingerprint] = after
-        _count(groups, after, new_occurrences(before, after, fingerprint in heard))
+        _count(groups, after, new_occurrences(before, after, fingerprint in told_at))
         if emit:
-            heard.add(fingerprint)
-            told.add(Told(after, groups.get(after.group_key), sighting.observation), _repeats(before, after))
+            told_at[fingerprint] = sighting.observation.at
+            told.add(Told(after, groups.get(after.group_key), sighting.observation), repeat)
     return current, told.steps()
 
 
@@ -233,6 +246,13 @@ def new_occurrences(before: Tracked | None, after: Tracked, told_in_batch: bool 
     if not heard or before is None or before.alert.first_seen != after.alert.first_seen:
         return after.alert.occurrences
     return max(0, after.alert.occurrences - before.alert.occurrences)
+
+
+def _held(state: Tracked, due: datetime) -> tuple[Tracked, bool]:
+    """A repeat seen at or past `due` is told (True); an earlier one is held until `due`."""
+    if state.alert.last_seen >= due:
+        return (evolve(state, tell_at=None) if state.tell_at is not None else state), True
+    return (state if state.tell_at == due else evolve(state, tell_at=due)), False
 
 
 def _count(groups: dict[str, OpenGroup], state: Tracked, occurrences: int) -> None:
@@ -374,3 +394,16 @@ def expire(state: Tracked, now: datetime) -> tuple[Tracked, bool] | None:
     if not state.announced:
         return after, False
     return evolve(after, announced=False), True
+
+
+def due(state: Tracked, now: datetime) -> tuple[Tracked, datetime | None] | None:
+    """Timer-driven changes of one state at `now`: an expiry or a held resolve (see expire), else a held repeat
+    whose time came. The state after, and the time that causes its emission (None: nothing to tell); None when
+    nothing is due."""
+    expired = expire(state, now)
+    if expired is not None:
+        after, emit = expired
+        return evolve(after, tell_at=None), state.expires_at if emit else None
+    if state.tell_at is not None and now >= state.tell_at:
+        return evolve(state, tell_at=None), state.alert.last_seen
+    return None

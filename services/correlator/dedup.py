@@ -97,6 +97,11 @@ def next_sequence(previous: int, caused_at: datetime) -> int:
     return max(previous + 1, (caused_at - _EPOCH) // _MICROSECOND)
 
 
+def caused_at(sequence: int) -> datetime:
+    """The time of what caused the emission numbered `sequence` (next_sequence's inverse, to the microsecond)."""
+    return _EPOCH + sequence * _MICROSECOND
+
+
 def observe_all(
     state: AlertState | None,
     fingerprint: str,

@@ -23,7 +23,7 @@ from services.shared.frozen import evolve
 from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
-from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, bound, correlate_all, expire
+from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, bound, correlate_all, due
 from .dedup import Observation, next_sequence
 from .snapshots import SnapshotCache
 
@@ -248,15 +248,15 @@ async def sweep(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limit: int = 1000,
 ) -> int:
-    """Timer-driven emissions: expired alerts, held resolves of quiet flapping alerts, missed heartbeats.
-    Returns how many states changed."""
+    """Timer-driven emissions: expired alerts, held resolves of quiet flapping alerts, held repeats whose interval
+    ended, missed heartbeats. Returns how many states changed."""
     moment = now()
     outgoing: list[kafka.Outgoing] = []
     async with pool.acquire() as conn, conn.transaction():
         snap = await snapshots.at_least(pool, await store.cmdb_version(conn))
-        due = await store.load_due(conn, moment, limit)
-        groups = await store.load_groups(conn, [t.group_key for t in due if t.group_key], lock=False)
-        changed = _expired(due, moment, outgoing, snap, groups)
+        states = await store.load_due(conn, moment, limit)
+        groups = await store.load_groups(conn, [t.group_key for t in states if t.group_key], lock=False)
+        changed = _timed(states, moment, outgoing, snap, groups)
         overdue = [
             hb for hb in await store.load_overdue_heartbeats(conn, moment, limit) if heartbeats.overdue(hb, moment)
         ]
@@ -266,26 +266,27 @@ async def sweep(
         await store.save(conn, changed)
         await publisher.publish(outgoing)
     metrics.EXPIRED.inc(sum(1 for t in changed if t.expired))
+    metrics.HELD_TOLD.inc(sum(1 for t in changed if not t.expired and t.alert.firing))
     metrics.HEARTBEATS_MISSED.inc(len(missed))
     metrics.EMITTED.inc(len(outgoing))
     return len(changed) + len(missed)
 
 
-def _expired(
-    due: Iterable[Tracked],
+def _timed(
+    states: Iterable[Tracked],
     moment: datetime,
     outgoing: list[kafka.Outgoing],
     snap: Snapshot,
     groups: dict[str, OpenGroup],
 ) -> list[Tracked]:
     changed = []
-    for t in due:
-        result = expire(t, moment)
+    for t in states:
+        result = due(t, moment)
         if result is None:
             continue
-        after, emit = result
-        if emit:
-            after = _numbered(after, next_sequence(after.alert.sequence, t.expires_at or moment))
+        after, caused_at = result
+        if caused_at is not None:
+            after = _numbered(after, next_sequence(after.alert.sequence, caused_at))
             outgoing.append(emission(after, snap, groups.get(after.group_key), "", None, after.alert.sequence))
         changed.append(after)
     return changed

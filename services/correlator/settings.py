@@ -34,7 +34,16 @@ class CorrelatorSettings(ServiceSettings):
     )
     correlator_flap_window_seconds: float = Field(600, gt=0)
     correlator_flap_quiet_seconds: float = Field(600, gt=0, description="No change for this long ends flapping.")
-    correlator_sweep_seconds: float = Field(5, gt=0, description="Cadence of the expiry and heartbeat check.")
+    correlator_repeat_interval_seconds: float = Field(
+        30,
+        ge=0,
+        description="A repeat (an alert firing again, nothing new but its count) is told downstream at most this"
+        " often per alert; an incident's count stays exact at every change, and an alert's own count lags at most"
+        " this plus the sweep. 0: every repeat is told (coalesced per consumed batch).",
+    )
+    correlator_sweep_seconds: float = Field(
+        5, gt=0, description="Cadence of the expiry, held-repeat and heartbeat check."
+    )
     correlator_reference_poll_seconds: float = Field(
         10, gt=0, description="Fallback check of cmdb_version when a NOTIFY was missed."
     )
@@ -53,6 +62,9 @@ class CorrelatorSettings(ServiceSettings):
             timedelta(seconds=self.correlator_flap_window_seconds),
             timedelta(seconds=self.correlator_flap_quiet_seconds),
         )
+
+    def repeat_interval(self) -> timedelta:
+        return timedelta(seconds=self.correlator_repeat_interval_seconds)
 
     def reopen_window(self) -> timedelta:
         return timedelta(seconds=self.correlator_reopen_window_seconds)

@@ -32,6 +32,7 @@ class SnapshotCache:
         expiry: ExpiryPolicy,
         poll_seconds: float = 10.0,
         reopen_window: timedelta = DEFAULT_REOPEN_WINDOW,
+        repeat_interval: timedelta = timedelta(0),
     ):
         self._policies = {
             "rules": rules,
@@ -39,6 +40,7 @@ class SnapshotCache:
             "flap": flap,
             "expiry": expiry,
             "reopen_window": reopen_window,
+            "repeat_interval": repeat_interval,
         }
         self._poll_seconds = poll_seconds
         self.current = Snapshot(

@@ -22,7 +22,7 @@ CONFIG_CHANNEL = "correlator_config"
 _COLUMNS = (
     "fingerprint, firing, severity, title, description, source, labels, first_seen, last_seen,"
     " occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id, binding, root_ci_id,"
-    " known_error_id, change_id, window_id, suppressed, during_change, flap, announced, expires_at, expired"
+    " known_error_id, change_id, window_id, suppressed, during_change, flap, announced, expires_at, expired, tell_at"
 )
 
 
@@ -36,10 +36,11 @@ async def load(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[st
 
 
 async def load_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Tracked]:
-    """Alerts whose expiry time has come, locked; rows another transaction holds are left for later."""
+    """Alerts whose expiry time or held repeat's time has come, locked; rows another transaction holds are left
+    for later."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM alerts WHERE expires_at <= $1"  # noqa: S608
-        " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        f"SELECT {_COLUMNS} FROM alerts WHERE expires_at <= $1 OR tell_at <= $1"  # noqa: S608
+        " ORDER BY LEAST(expires_at, tell_at) LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
@@ -77,6 +78,7 @@ def tracked(r: asyncpg.Record) -> Tracked:
         announced=r["announced"],
         expires_at=r["expires_at"],
         expired=r["expired"],
+        tell_at=r["tell_at"],
     )
 
 
@@ -133,6 +135,7 @@ def state_row(t: Tracked) -> tuple:
         t.announced,
         t.expires_at,
         t.expired,
+        t.tell_at,
     )
 
 
@@ -146,14 +149,16 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
         INSERT INTO alerts (fingerprint, firing, severity, title, description, source, labels, first_seen,
                             last_seen, occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id,
                             binding, root_ci_id, known_error_id, change_id, window_id, suppressed, during_change,
-                            flap, announced, expires_at, expired)
+                            flap, announced, expires_at, expired, tell_at)
         SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq, ARRAY(SELECT jsonb_array_elements_text(r::jsonb)),
-               g, gk, ci, b, root, ke, ch, w, sup, dc, fl::jsonb, an, ex, exd
+               g, gk, ci, b, root, ke, ch, w, sup, dc, fl::jsonb, an, ex, exd, ta
         FROM unnest($1::text[], $2::bool[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
                     $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-                    $21::bool[], $22::bool[], $23::text[], $24::bool[], $25::timestamptz[], $26::bool[])
-             AS u(f, fi, sev, t, d, src, l, fs, ls, o, seq, r, g, gk, ci, b, root, ke, ch, w, sup, dc, fl, an, ex, exd)
+                    $21::bool[], $22::bool[], $23::text[], $24::bool[], $25::timestamptz[], $26::bool[],
+                    $27::timestamptz[])
+             AS u(f, fi, sev, t, d, src, l, fs, ls, o, seq, r, g, gk, ci, b, root, ke, ch, w, sup, dc, fl, an, ex, exd,
+                  ta)
         ON CONFLICT (fingerprint) DO UPDATE SET
             firing = EXCLUDED.firing, severity = EXCLUDED.severity, title = EXCLUDED.title,
             description = EXCLUDED.description, source = EXCLUDED.source, labels = EXCLUDED.labels,
@@ -163,7 +168,8 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
             binding = EXCLUDED.binding, root_ci_id = EXCLUDED.root_ci_id, known_error_id = EXCLUDED.known_error_id,
             change_id = EXCLUDED.change_id, window_id = EXCLUDED.window_id, suppressed = EXCLUDED.suppressed,
             during_change = EXCLUDED.during_change, flap = EXCLUDED.flap, announced = EXCLUDED.announced,
-            expires_at = EXCLUDED.expires_at, expired = EXCLUDED.expired, updated_at = now()
+            expires_at = EXCLUDED.expires_at, expired = EXCLUDED.expired, tell_at = EXCLUDED.tell_at,
+            updated_at = now()
         """,
         *zip(*rows, strict=True),
     )

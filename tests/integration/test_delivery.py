@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert, Severity
 from services.shared.kafka import CORRELATED, DEAD_LETTER, NORMALIZED
@@ -10,7 +10,7 @@ from services.shared.kafka import CORRELATED, DEAD_LETTER, NORMALIZED
 from .kafka_tools import end_offsets, eventually, produce, read_all
 
 
-def alert(fingerprint: str, event_id: str, title: str, firing: bool = True) -> Alert:
+def alert(fingerprint: str, event_id: str, title: str, firing: bool = True, at: datetime | None = None) -> Alert:
     a = Alert(
         event_id=event_id,
         fingerprint=fingerprint,
@@ -21,7 +21,7 @@ def alert(fingerprint: str, event_id: str, title: str, firing: bool = True) -> A
         sequence=1,
     )
     a.labels["alertname"] = title
-    a.received_at.FromDatetime(datetime.now(UTC))
+    a.received_at.FromDatetime(at or datetime.now(UTC))
     return a
 
 
@@ -55,6 +55,32 @@ def test_a_copy_of_an_alert_event_is_counted_once(stack):
     send(stack, NORMALIZED, (fp, one), (fp, one), (fp, two), (fp, one))
     incident = eventually(lambda: (i := find(stack, title)) and i["alert_count"] == 2 and i)
     assert incident["alert_count"] == 2
+
+
+def test_repeats_held_back_are_counted_at_the_next_change_and_told_when_their_interval_ends(stack):
+    """The stack holds repeats for 1 s: a's two repeats are not told before b fires in the same group, yet the
+    incident's change for b counts them; a's own count reaches the incident when the sweep tells it."""
+    title, a, b = f"held-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex, uuid.uuid4().hex
+    start = asyncio.run(end_offsets(stack.kafka, CORRELATED))
+    now = datetime.now(UTC) + timedelta(seconds=3)  # a's hold ends 4 s from now: well after b is applied
+    fired = [alert(a, f"a-{n}", title, at=now + timedelta(milliseconds=100 * n)) for n in range(3)]
+    send(stack, NORMALIZED, *[(a, x.SerializeToString()) for x in fired])
+    send(stack, NORMALIZED, (b, alert(b, "b-0", title, at=now + timedelta(milliseconds=300)).SerializeToString()))
+
+    def detail() -> dict | None:
+        found = find(stack, title)
+        return found and stack.client("ticketing").get(f"/v1/incidents/{found['id']}").json()
+
+    updated = eventually(lambda: (d := detail()) and [h for h in d["history"] if h["type"] == "updated"])
+    assert updated[0]["changes"]["alert_count"][1] == 4  # a three times and b once, at b's change
+    told = eventually(
+        lambda: (d := detail()) and {x["fingerprint"]: x["occurrences"] for x in d["alerts"]} == {a: 3, b: 1} and d
+    )
+    assert told["alert_count"] == 4 and told["version"] == updated[0]["version"]  # the late tell is no new version
+    records = asyncio.run(read_all(stack.kafka, CORRELATED, lambda rs: False, seconds=2, start=start))
+    emitted = [CorrelatedAlert.FromString(r.value) for r in records]
+    mine = [(ca.fingerprint, ca.occurrences, ca.group_occurrences) for ca in emitted if ca.fingerprint in (a, b)]
+    assert mine == [(a, 1, 1), (b, 1, 4), (a, 3, 4)]  # a's repeats told once, after b's change
 
 
 def test_a_redelivered_correlated_alert_changes_nothing(stack):

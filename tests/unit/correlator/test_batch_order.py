@@ -38,8 +38,8 @@ REPEATS = [
 ]
 
 
-def emitted_in_batches(story, sizes):
-    snap, states, groups, out, start = snapshot(), {}, {}, [], 0
+def emitted_in_batches(story, sizes, snap=None):
+    snap, states, groups, out, start = snap or snapshot(), {}, {}, [], 0
     for size in sizes:
         changed, told = correlate_batch(states, story[start : start + size], groups, snap)
         start += size
