@@ -34,6 +34,16 @@ def rows(r: dict) -> list[tuple[str, str]]:
         )
         if c:
             out.append(("  ratio to the ceiling", f"{rate / min(c['produce_msgs_s'], c['consume_msgs_s']):.2f}"))
+        median = min(t["runs"], key=lambda run: abs(run["alerts_s"] - rate))
+        if "cpu_seconds_with_held_repeats" in median:
+            used = sum(v for k, v in median["cpu_seconds_with_held_repeats"].items() if k != "bench")
+            out.append(
+                (
+                    "  CPU per alert until counts are final (µs)",
+                    f"{used / t['alerts'] * 1e6:.0f}  (held repeats told {median['counts_final_seconds']:.0f} s after"
+                    " the start)",
+                )
+            )
     lat = r.get("latency")
     if lat:
         p99 = lat["p99_ms"]

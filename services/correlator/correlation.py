@@ -196,10 +196,11 @@ def correlate_all(
 ) -> tuple[dict[str, Tracked | None], list[Told]]:
     """Each fingerprint's state after the sightings, taken one by one in the order given (the order they
     happened), and what downstream must hear, in that order. A repeat (an alert seen firing again, nothing new
-    but its count) replaces the fingerprint's previous repeat, unless something else was told of its incident
-    in between: so ticketing gets every change, each with the counts of the incident's alerts as they were when
-    it happened, whatever the batch boundaries; only how many repeats it hears of depends on them.
-    `groups` (group key -> current instance) is updated in place."""
+    but its count) is held until the repeat interval since the alert was last told has passed (`tell_at`), and a
+    told one replaces the fingerprint's previous repeat unless something else was told of its incident in
+    between. Every sighting adds to its group's count, which each told state carries: so ticketing gets every
+    change with the counts of the incident's alerts as they were when it happened, whatever the batch boundaries
+    and however few repeats it hears of. `groups` (group key -> current instance) is updated in place."""
     current = {fp: states.get(fp) for fp, _ in sightings}
     told = _Coalescing()
     told_at: dict[str, datetime] = {}  # when each alert told in this batch was (its sequence is numbered after it)
@@ -243,7 +244,7 @@ def new_occurrences(before: Tracked | None, after: Tracked, told_in_batch: bool 
     if not after.announced:
         return 0
     heard = before is not None and (before.announced or before.alert.sequence > 0 or told_in_batch)
-    if not heard or before is None or before.alert.first_seen != after.alert.first_seen:
+    if before is None or not heard or before.alert.first_seen != after.alert.first_seen:
         return after.alert.occurrences
     return max(0, after.alert.occurrences - before.alert.occurrences)
 
