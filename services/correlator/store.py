@@ -95,12 +95,12 @@ def _flap(raw: dict) -> FlapState:
 
 
 def _flap_json(flap: FlapState) -> str:
-    last = flap.last_change_at
+    # orjson writes datetimes as isoformat() does (RFC 3339, offset and microseconds kept), in C.
     return orjson.dumps(
         {
             "status": flap.status,
-            "changes": [t.isoformat() for t in flap.changes],
-            "last_change_at": last.isoformat() if last else None,
+            "changes": flap.changes,
+            "last_change_at": flap.last_change_at,
             "flapping": flap.flapping,
         }
     ).decode()

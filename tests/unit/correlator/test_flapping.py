@@ -1,9 +1,11 @@
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.correlator.flapping import DEFAULT_FLAP_POLICY, FlapPolicy, FlapState, observe
+from services.correlator.store import _flap, _flap_json
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -98,3 +100,10 @@ def test_memory_is_bounded(events):
         state, _ = observe(state, status, T0 + timedelta(seconds=seconds * 7), policy)
         assert len(state.changes) <= policy.max_changes + 1
         assert list(state.changes) == sorted(state.changes)
+
+
+def test_a_flap_state_reads_back_from_its_stored_form_as_it_was():
+    at = datetime(2026, 11, 25, 6, 0, 0, 5, tzinfo=UTC)
+    flapping = FlapState(status="firing", changes=(at, at + timedelta(minutes=1)), last_change_at=at, flapping=True)
+    for state in (FlapState(), flapping):
+        assert _flap(orjson.loads(_flap_json(state))) == state
