@@ -397,14 +397,15 @@ def expire(state: Tracked, now: datetime) -> tuple[Tracked, bool] | None:
     return evolve(after, announced=False), True
 
 
-def due(state: Tracked, now: datetime) -> tuple[Tracked, datetime | None] | None:
+def due(state: Tracked, now: datetime, quiet: bool = False) -> tuple[Tracked, datetime | None] | None:
     """Timer-driven changes of one state at `now`: an expiry or a held resolve (see expire), else a held repeat
-    whose time came. The state after, and the time that causes its emission (None: nothing to tell); None when
-    nothing is due."""
+    whose time came, or that went `quiet` (not seen for the repeat interval of wall-clock time: an alert's own
+    times may run ahead of the clock). The state after, and the time that causes its emission (None: nothing to
+    tell); None when nothing is due."""
     expired = expire(state, now)
     if expired is not None:
         after, emit = expired
         return evolve(after, tell_at=None), state.expires_at if emit else None
-    if state.tell_at is not None and now >= state.tell_at:
+    if state.tell_at is not None and (quiet or now >= state.tell_at):
         return evolve(state, tell_at=None), state.alert.last_seen
     return None

@@ -256,8 +256,8 @@ async def sweep(
     outgoing: list[kafka.Outgoing] = []
     async with pool.acquire() as conn, conn.transaction():
         snap = await snapshots.at_least(pool, await store.cmdb_version(conn))
-        states = await store.load_due(conn, moment, limit)
-        groups = await store.load_groups(conn, [t.group_key for t in states if t.group_key], lock=False)
+        states = await store.load_due(conn, moment, limit, moment - snap.repeat_interval)
+        groups = await store.load_groups(conn, [t.group_key for t, _ in states if t.group_key], lock=False)
         changed = _timed(states, moment, outgoing, snap, groups)
         overdue = [
             hb for hb in await store.load_overdue_heartbeats(conn, moment, limit) if heartbeats.overdue(hb, moment)
@@ -275,15 +275,15 @@ async def sweep(
 
 
 def _timed(
-    states: Iterable[Tracked],
+    states: Iterable[tuple[Tracked, bool]],
     moment: datetime,
     outgoing: list[kafka.Outgoing],
     snap: Snapshot,
     groups: dict[str, OpenGroup],
 ) -> list[Tracked]:
     changed = []
-    for t in states:
-        result = due(t, moment)
+    for t, quiet in states:
+        result = due(t, moment, quiet)
         if result is None:
             continue
         after, caused_at = result

@@ -35,16 +35,21 @@ async def load(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[st
     return {r["fingerprint"]: tracked(r) for r in rows}
 
 
-async def load_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[Tracked]:
-    """Alerts whose expiry time or held repeat's time has come, locked; rows another transaction holds are left
-    for later."""
+async def load_due(
+    conn: asyncpg.Connection, now: datetime, limit: int, quiet_since: datetime | None = None
+) -> list[tuple[Tracked, bool]]:
+    """Alerts whose expiry time or held repeat's time has come, or holding a repeat and not written since
+    `quiet_since` (wall clock: quiet, whatever their own times say), each with whether it is quiet; locked, and
+    rows another transaction holds are left for later."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM alerts WHERE expires_at <= $1 OR tell_at <= $1"  # noqa: S608
+        f"SELECT {_COLUMNS}, tell_at IS NOT NULL AND updated_at <= $3 AS quiet FROM alerts"  # noqa: S608
+        " WHERE expires_at <= $1 OR tell_at <= $1 OR (tell_at IS NOT NULL AND updated_at <= $3)"
         " ORDER BY LEAST(expires_at, tell_at) LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
+        quiet_since,
     )
-    return [tracked(r) for r in rows]
+    return [(tracked(r), r["quiet"]) for r in rows]
 
 
 def tracked(r: asyncpg.Record) -> Tracked:

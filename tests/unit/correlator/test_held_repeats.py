@@ -72,3 +72,12 @@ def test_a_repeat_reaching_the_interval_is_told_and_clears_the_hold():
 def test_caused_at_inverts_next_sequence():
     at = T0 + timedelta(microseconds=7)
     assert caused_at(next_sequence(0, at)) == at
+
+
+def test_a_held_repeat_of_an_alert_gone_quiet_is_told_whatever_its_own_times_say():
+    _, states = emitted_in_batches(REPEATS, [len(REPEATS)], HELD)
+    app0 = states["app-0"]  # held until T0 + 11 s of its own time
+    assert due(app0, T0 + s(10)) is None
+    after, cause = due(app0, T0 + s(10), quiet=True)  # not seen for the interval by the clock
+    assert after.tell_at is None and cause == app0.alert.last_seen
+    assert due(states["db-1"], T0 + s(10), quiet=True) is None  # nothing held: nothing to tell
