@@ -215,7 +215,7 @@ def correlate_all(
             assert before is not None  # a repeat has a state before it
             last = told_at.get(fingerprint) or dedup.caused_at(before.alert.sequence)
             after, emit = _held(after, last + snap.repeat_interval)
-        elif emit and after.tell_at is not None:
+        if emit and after.tell_at is not None:
             after = evolve(after, tell_at=None)  # told now, with its count
         current[fingerprint] = after
         _count(groups, after, new_occurrences(before, after, fingerprint in told_at))
@@ -252,7 +252,7 @@ def new_occurrences(before: Tracked | None, after: Tracked, told_in_batch: bool 
 def _held(state: Tracked, due: datetime) -> tuple[Tracked, bool]:
     """A repeat seen at or past `due` is told (True); an earlier one is held until `due`."""
     if state.alert.last_seen >= due:
-        return (evolve(state, tell_at=None) if state.tell_at is not None else state), True
+        return state, True
     return (state if state.tell_at == due else evolve(state, tell_at=due)), False
 
 

@@ -64,12 +64,19 @@ async def read_all(
 
 
 async def produce(
-    settings: KafkaSettings, topic: str, items: list[tuple[bytes | None, bytes, list]], **producer_options
+    settings: KafkaSettings,
+    topic: str,
+    items: list[tuple[bytes | None, bytes, list]] | list[tuple[bytes | None, bytes, list, int]],
+    **producer_options,
 ) -> None:
+    """(key, value, headers) records, or (key, value, headers, timestamp_ms) to stamp each with a time of its own."""
     producer = AIOKafkaProducer(**client_options(settings), acks="all", **producer_options)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value, key=key, headers=headers) for key, value, headers in items]
+        futures = [
+            await producer.send(topic, value, key=key, headers=headers, timestamp_ms=at[0] if at else None)
+            for key, value, headers, *at in items
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

@@ -4,10 +4,8 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaProducer
-
 from services.shared.contracts import Alert, AlertStatus, CorrelatedAlert, Severity
-from services.shared.kafka import CORRELATED, DEAD_LETTER, NORMALIZED, client_options
+from services.shared.kafka import CORRELATED, DEAD_LETTER, NORMALIZED
 
 from .kafka_tools import end_offsets, eventually, produce, read_all
 
@@ -51,24 +49,6 @@ def send(stack, topic: str, *messages: tuple[str, bytes]) -> None:
     asyncio.run(produce(stack.kafka, topic, [(key.encode(), value, []) for key, value in messages]))
 
 
-async def produce_at_alert_times(stack, alerts: list[Alert]) -> None:
-    producer = AIOKafkaProducer(**client_options(stack.kafka), acks="all")
-    await producer.start()
-    try:
-        sent = [
-            await producer.send(
-                NORMALIZED,
-                a.SerializeToString(),
-                key=a.fingerprint.encode(),
-                timestamp_ms=a.received_at.ToMilliseconds(),
-            )
-            for a in alerts
-        ]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-
-
 def test_a_copy_of_an_alert_event_is_counted_once(stack):
     title, fp = f"copy-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     one, two = alert(fp, "event-1", title).SerializeToString(), alert(fp, "event-2", title).SerializeToString()
@@ -88,7 +68,8 @@ def test_repeats_held_back_are_counted_at_the_next_change_and_told_when_their_in
     fired.append(alert(b, "b-0", title, at=now + timedelta(milliseconds=300)))
     # One produce, each record stamped with its alert's time: the four are correlated together, in that order,
     # long before a's hold ends (1 s of alert time, or 1 s of the clock without a sighting).
-    asyncio.run(produce_at_alert_times(stack, fired))
+    stamped = [(x.fingerprint.encode(), x.SerializeToString(), [], x.received_at.ToMilliseconds()) for x in fired]
+    asyncio.run(produce(stack.kafka, NORMALIZED, stamped))
 
     def detail() -> dict | None:
         found = find(stack, title)
