@@ -238,11 +238,39 @@ async def linked_groups(conn: asyncpg.Connection | asyncpg.Pool, kind: str, wind
     )
 
 
+_CLAIMED = ""  # instance_id of a row claimed for a key that no instance has opened yet: read as no group
+_GROUPS = (
+    "SELECT group_key, instance_id, root_ci_id, opened_at, last_at, affected, occurrences FROM group_instances"
+    " WHERE group_key = ANY($1::text[])"
+)
+_GROUPS_LOCKED = _GROUPS + " ORDER BY group_key FOR UPDATE"
+_CLAIM_GROUPS = (
+    "INSERT INTO group_instances (group_key, instance_id, opened_at, last_at)"
+    " SELECT k, $2, 'epoch', 'epoch' FROM unnest($1::text[]) AS k ORDER BY k"
+    " ON CONFLICT (group_key) DO NOTHING RETURNING group_key"
+)
+
+
 async def load_groups(conn: asyncpg.Connection, keys: Iterable[str], lock: bool = True) -> dict[str, OpenGroup]:
-    """Locked when the caller will write them back; a reader (the expiry sweep) takes no lock."""
-    query = "SELECT group_key, instance_id, root_ci_id, opened_at, last_at, affected, occurrences FROM group_instances"
-    query += " WHERE group_key = ANY($1::text[])" + (" FOR UPDATE" if lock else "")
-    rows = await conn.fetch(query, list(set(keys)))
+    """The open group of each key that has one. A reader (the expiry sweep) takes no lock. A caller that will
+    write them back gets them locked, in key order (two instances locking overlapping keys wait for each other
+    rather than deadlock), and each key without a row is claimed by inserting one: another instance opening the
+    same group at once (its alerts sit in other partitions) then waits for this transaction and continues the
+    group this one opens, instead of writing its own instance and count over it."""
+    wanted = list(set(keys))
+    if not lock:
+        return _open_groups(await conn.fetch(_GROUPS, wanted))
+    rows = await conn.fetch(_GROUPS_LOCKED, wanted)
+    missing = set(wanted) - {r["group_key"] for r in rows}
+    if missing:
+        claimed = await conn.fetch(_CLAIM_GROUPS, list(missing), _CLAIMED)
+        # The insert waited for any instance inserting the same key; what it found, that instance committed.
+        if taken := list(missing - {r["group_key"] for r in claimed}):
+            rows += await conn.fetch(_GROUPS_LOCKED, taken)
+    return _open_groups(rows)
+
+
+def _open_groups(rows: Iterable[asyncpg.Record]) -> dict[str, OpenGroup]:
     return {
         r["group_key"]: OpenGroup(
             GroupInstance(r["instance_id"], GroupKey(r["group_key"], r["root_ci_id"]), r["opened_at"], r["last_at"]),
@@ -250,6 +278,7 @@ async def load_groups(conn: asyncpg.Connection, keys: Iterable[str], lock: bool 
             r["occurrences"],
         )
         for r in rows
+        if r["instance_id"] != _CLAIMED
     }
 
 
