@@ -65,7 +65,7 @@ def tracked(r: asyncpg.Record) -> Tracked:
         last_seen=r["last_seen"],
         occurrences=r["occurrences"],
         sequence=r["sequence"],
-        recent_event_ids=tuple(r["recent_event_ids"]),
+        recent_event_ids=tuple(orjson.loads(r["recent_event_ids"])),
     )
     return Tracked(
         alert=alert,
@@ -155,7 +155,7 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
                             last_seen, occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id,
                             binding, root_ci_id, known_error_id, change_id, window_id, suppressed, during_change,
                             flap, announced, expires_at, expired, tell_at)
-        SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq, ARRAY(SELECT jsonb_array_elements_text(r::jsonb)),
+        SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq, r::jsonb,
                g, gk, ci, b, root, ke, ch, w, sup, dc, fl::jsonb, an, ex, exd, ta
         FROM unnest($1::text[], $2::bool[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
