@@ -72,8 +72,9 @@ clean:
 	rm -rf $(VENV) $(GEN) .run .pytest_cache
 
 # Not part of `make test`: ~6 minutes on 2 cores. Figures in bench/results/, summary in the README.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--only throughput --instances correlator=2" (python -m bench.run -h).
 bench: proto
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Not part of `make test`: the pipeline twice on embedded parts, clean and under SIGKILLs and a PostgreSQL restart,
 # compared (docs/reliability.md). ~10 minutes on 2 cores; `make chaos CHAOS_ARGS=--quick` takes ~5.

@@ -26,9 +26,10 @@ def rows(r: dict) -> list[tuple[str, str]]:
     t = r.get("throughput")
     if t:
         rate = t["alerts_s"]
+        scaled = "".join(f", {n} {name} instances" for name, n in (r.get("instances") or {}).items() if n > 1)
         out.append(
             (
-                f"storm end to end ({t['alerts']:,} alerts, alerts/s)",
+                f"storm end to end ({t['alerts']:,} alerts{scaled}, alerts/s)",
                 f"{rate:,.0f}  target >= {TARGETS['throughput']:,}  {_mark(rate >= TARGETS['throughput'])}",
             )
         )

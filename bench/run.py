@@ -381,7 +381,7 @@ async def footprint(s: stack.Stack, alerts: int, groups: int) -> dict:
 async def main(args: argparse.Namespace) -> dict:
     phases = args.only or PHASES
     source: AbstractAsyncContextManager[stack.Stack] = (
-        stack.attached(Path(args.attach)) if args.attach else stack.running()
+        stack.attached(Path(args.attach)) if args.attach else stack.running(instances=args.instances)
     )
     results: dict = {
         "when": datetime.now(UTC).isoformat(),
@@ -389,6 +389,7 @@ async def main(args: argparse.Namespace) -> dict:
         "load_at_start": load_average(),
         "quick": args.quick,
         "runs": args.runs,
+        "instances": args.instances,
     }
     async with source as s:
         if "ceiling" in phases:
@@ -443,6 +444,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--footprint-alerts", type=int, default=None)
     parser.add_argument("--footprint-incidents", type=int, default=None)
     parser.add_argument("--only", type=lambda s: s.split(","), default=None, help=f"some of {','.join(PHASES)}")
+    parser.add_argument(
+        "--instances",
+        type=stack.instance_counts,
+        default={},
+        help="more than one of a service, e.g. correlator=2 (scale-out; the default is one of each)",
+    )
     parser.add_argument("--attach", default=None, help="stack.json of a running `python -m bench.stack`")
     parser.add_argument("--no-save", action="store_true", help="print only, write no results file")
     args = parser.parse_args()

@@ -2,9 +2,11 @@
 child processes, exactly as `make dev` runs them (log level WARNING: no per-alert logging).
 
 `python -m bench.stack` starts one and keeps it up, printing URLs, pids and a token, for profiling by hand
-(`py-spy record -p <pid>`); Ctrl-C stops it.
+(`py-spy record -p <pid>`); Ctrl-C stops it. `instances` (`--instances correlator=2`) runs more than one of a
+consumer service, sharing its consumer group's partitions, as it scales out in production.
 """
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -13,7 +15,7 @@ import secrets
 import signal
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -36,13 +38,14 @@ class Stack:
     urls: dict[str, str]
     pids: dict[str, int]  # the services and "broker"
     db: asyncpg.Pool
+    more_pids: dict[str, list[int]] = field(default_factory=dict)  # a service's further instances
 
     def url(self, service: str) -> str:
         return self.urls[service]
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far (user + system) by each service, the broker, and PostgreSQL (all its processes)."""
-        out = {name: _cpu(pid) for name, pid in self.pids.items()}
+        out = {name: _cpu(pid) + sum(map(_cpu, self.more_pids.get(name, ()))) for name, pid in self.pids.items()}
         postmaster = self.work / "pg" / "postmaster.pid"
         if postmaster.exists():
             root = int(postmaster.read_text().split()[0])
@@ -57,6 +60,7 @@ class Stack:
             "token": self.token,
             "urls": self.urls,
             "pids": self.pids,
+            "more_pids": self.more_pids,
         }
 
 
@@ -85,7 +89,9 @@ def _children(pid: int) -> list[int]:
 
 
 @contextlib.asynccontextmanager
-async def running(extra_env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+async def running(
+    extra_env: dict[str, str] | None = None, instances: dict[str, int] | None = None
+) -> AsyncIterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="triage-bench-"))
     broker = start_broker(log_path=work / "broker.log")
     pg = EmbeddedPostgres(work / "pg")
@@ -105,13 +111,19 @@ async def running(extra_env: dict[str, str] | None = None) -> AsyncIterator[Stac
             **(extra_env or {}),
         }
         for name in SERVICES:
-            logs.append(open(work / f"{name}.log", "a"))  # noqa: SIM115, ASYNC230 - closed below
-            procs[name] = ServiceProcess(name, free_port(), env, logs[-1]).start()
+            for n in range(1, (instances or {}).get(name, 1) + 1):
+                label = name if n == 1 else f"{name}-{n}"
+                logs.append(open(work / f"{label}.log", "a"))  # noqa: SIM115, ASYNC230 - closed below
+                procs[label] = ServiceProcess(name, free_port(), env, logs[-1]).start()
         for p in procs.values():
             await asyncio.to_thread(p.wait_healthy, 60, "/readyz")
         db = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-        pids = {name: p.proc.pid for name, p in procs.items() if p.proc} | {"broker": broker.proc.pid}
-        yield Stack(work, kafka, database_url, token, {n: p.url for n, p in procs.items()}, pids, db)
+        pids = {name: procs[name].proc.pid for name in SERVICES if procs[name].proc} | {"broker": broker.proc.pid}
+        more_pids: dict[str, list[int]] = {}
+        for label, p in procs.items():
+            if label != p.name and p.proc:
+                more_pids.setdefault(p.name, []).append(p.proc.pid)
+        yield Stack(work, kafka, database_url, token, {n: procs[n].url for n in SERVICES}, pids, db, more_pids)
     finally:
         if db is not None:
             await db.close()
@@ -130,13 +142,14 @@ async def attached(description: Path) -> AsyncIterator[Stack]:
     db = await asyncpg.create_pool(d["database_url"], min_size=1, max_size=2)
     try:
         kafka = KafkaSettings(kafka_bootstrap=d["kafka_bootstrap"], kafka_partitions=PARTITIONS)
-        yield Stack(Path(d["work"]), kafka, d["database_url"], d["token"], d["urls"], d["pids"], db)
+        more = d.get("more_pids", {})
+        yield Stack(Path(d["work"]), kafka, d["database_url"], d["token"], d["urls"], d["pids"], db, more)
     finally:
         await db.close()
 
 
-async def _serve() -> None:
-    async with running() as stack:
+async def _serve(instances: dict[str, int]) -> None:
+    async with running(instances=instances) as stack:
         (stack.work / "stack.json").write_text(json.dumps(stack.describe(), indent=2))
         print(json.dumps(stack.describe(), indent=2))
         print(f"attach with: python -m bench.run --attach {stack.work / 'stack.json'}", flush=True)
@@ -147,5 +160,18 @@ async def _serve() -> None:
         await stop.wait()
 
 
+def instance_counts(text: str) -> dict[str, int]:
+    """`correlator=2,ticketing=2` -> {"correlator": 2, "ticketing": 2}."""
+    counts = {}
+    for item in filter(None, text.split(",")):
+        name, _, count = item.partition("=")
+        if name not in SERVICES or not count.isdigit() or int(count) < 1:
+            raise argparse.ArgumentTypeError(f"expected service=count with a service of {', '.join(SERVICES)}")
+        counts[name] = int(count)
+    return counts
+
+
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=instance_counts, default={}, help="e.g. correlator=2,ticketing=2")
+    asyncio.run(_serve(parser.parse_args().instances))
