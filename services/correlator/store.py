@@ -253,10 +253,11 @@ _CLAIM_GROUPS = (
 
 async def load_groups(conn: asyncpg.Connection, keys: Iterable[str], lock: bool = True) -> dict[str, OpenGroup]:
     """The open group of each key that has one. A reader (the expiry sweep) takes no lock. A caller that will
-    write them back gets them locked, in key order (two instances locking overlapping keys wait for each other
-    rather than deadlock), and each key without a row is claimed by inserting one: another instance opening the
-    same group at once (its alerts sit in other partitions) then waits for this transaction and continues the
-    group this one opens, instead of writing its own instance and count over it."""
+    write them back gets them locked, in key order (two instances locking overlapping keys queue; the rare cycle
+    a claim can still close, PostgreSQL breaks as a deadlock and the batch is retried), and each key without a
+    row is claimed by inserting one: another instance opening the same group at once (its alerts sit in other
+    partitions) then waits for this transaction and continues the group this one opens, instead of writing its
+    own instance and count over it."""
     wanted = list(set(keys))
     if not lock:
         return _open_groups(await conn.fetch(_GROUPS, wanted))

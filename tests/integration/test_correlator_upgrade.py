@@ -2,11 +2,12 @@
 
 import shutil
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from devstack.database import create_database
-from services.correlator import store
+from services.correlator import dedup, store
+from services.correlator.dedup import Observation
 from services.shared import postgres
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -16,7 +17,7 @@ async def test_states_written_before_the_event_ids_became_json_load_the_same_aft
     postgres_server_url, tmp_path
 ):
     """Migration 006 turns recent_event_ids from text[] into a JSON array: a state written before reads back
-    whole, so a copy of an event it remembers is still dropped after the upgrade."""
+    whole, and a copy of an event it remembers is still dropped after the upgrade."""
     migrations = Path(store.__file__).parent / "migrations"
     before = tmp_path / "before"
     before.mkdir()
@@ -41,6 +42,8 @@ async def test_states_written_before_the_event_ids_became_json_load_the_same_aft
         async with pool.acquire() as conn, conn.transaction():
             state = (await store.load(conn, ["old"]))["old"]
             assert state.alert.recent_event_ids == tuple(ids)
+            copy = Observation(ids[1], True, 3, "t", "", "native", {}, T0 + timedelta(seconds=5))
+            assert dedup.observe(state.alert, "old", copy) is state.alert
             await store.save(conn, [state])
             assert (await store.load(conn, ["old"]))["old"] == state
     finally:
