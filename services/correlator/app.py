@@ -16,12 +16,11 @@ from services.shared.auth import TokenRegistry
 from services.shared.consuming import StatefulService
 
 from . import catalog_api, cmdb_api
-from .pipeline import Correlation, sweep
+from .pipeline import SWEEP_LIMIT, Correlation, sweep
 from .settings import CorrelatorSettings
 from .snapshots import SnapshotCache
 
 SCHEMA = "correlator"
-SWEEP_LIMIT = 1000  # states per sweep transaction
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +60,7 @@ def create_app(settings: CorrelatorSettings) -> FastAPI:
         service.on_stop(stopping.set)
         while not stopping.is_set():
             try:
-                if await sweep(service.pool, service.publisher, snapshots, limit=SWEEP_LIMIT) >= SWEEP_LIMIT:
+                if await sweep(service.pool, service.publisher, snapshots) >= SWEEP_LIMIT:
                     continue  # more may be due (the end of a storm leaves every alert's repeats held)
             except Exception as exc:  # database or broker down: the next round retries
                 log.warning("expiry/heartbeat sweep failed: %r", exc)

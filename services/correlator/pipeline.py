@@ -29,6 +29,7 @@ from .snapshots import SnapshotCache
 
 log = logging.getLogger(__name__)
 _EVENT_IDS = NamedIds(uuid.UUID("6f1c2a8e-6f0e-4c38-9a57-2f1c5b9d7a10"))
+SWEEP_LIMIT = 1000  # states (and heartbeats) per sweep transaction
 
 
 def decode(record: ConsumerRecord) -> Alert:
@@ -248,7 +249,7 @@ async def sweep(
     publisher: kafka.Publisher,
     snapshots: SnapshotCache,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    limit: int = 1000,
+    limit: int = SWEEP_LIMIT,
 ) -> int:
     """Timer-driven emissions: expired alerts, held resolves of quiet flapping alerts, held repeats whose interval
     ended, missed heartbeats. Returns how many states changed."""

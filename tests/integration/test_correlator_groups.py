@@ -18,12 +18,12 @@ from devstack.services import ServiceProcess
 from services.correlator import store
 from services.correlator.correlation import OpenGroup
 from services.correlator.grouping import GroupInstance, GroupKey
-from services.shared.contracts import Alert, AlertStatus, Severity
 from services.shared.kafka import NORMALIZED, ensure_topics
 from services.shared.settings import KafkaSettings
 
 from .databases import migrated_pool
 from .kafka_tools import eventually, produce
+from .test_correlator import alert
 from .test_correlator_replay import applied
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
@@ -88,17 +88,9 @@ def rounds(count: int, keys: int, hosts: int, start: datetime) -> list[list[tupl
     for r in range(count):
         messages = []
         for n in range(keys * hosts):
-            name, host = f"Race{r}x{n % keys}", f"h{n // keys}"
-            a = Alert(
-                event_id=str(uuid.uuid4()),
-                fingerprint=f"race-{r}-{n}",
-                source="native",
-                summary=f"{name} on {host}",
-                severity=Severity.SEVERITY_MAJOR,
-                status=AlertStatus.ALERT_STATUS_FIRING,
-            )
-            a.labels.update({"alertname": name, "host": host})
-            a.received_at.FromDatetime(start + timedelta(seconds=r, microseconds=n * 1000))
+            labels = {"alertname": f"Race{r}x{n % keys}", "host": f"h{n // keys}"}
+            at = start + timedelta(seconds=r, microseconds=n * 1000)
+            a = alert(f"race-{r}-{n}", labels, at=at, source="native")
             messages.append((a.fingerprint.encode(), a.SerializeToString(), []))
         out.append(messages)
     return out
