@@ -37,6 +37,7 @@ from services.correlator.store import known_error
 from services.correlator.windows import WindowIndex
 from services.ingest.raw import normalise_record
 from services.ingest.sources import normalized_messages
+from services.shared.runner import pace_collector
 from services.ticketing import incident as incidents
 from services.ticketing import recording
 from services.ticketing import store as ticketing_store
@@ -231,6 +232,7 @@ def main() -> None:
         "correlator": (correlate_run, len(normalized), "alert"),
         "ticketing": (ticketing_path(correlated), len(correlated), "correlated alert"),
     }
+    pace_collector()  # as a service process runs (its inputs, built above, out of the collector's way)
     if args.profile:
         run = paths[args.profile][0]
         profiler = cProfile.Profile()
