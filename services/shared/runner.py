@@ -11,8 +11,8 @@ from .telemetry import configure_logging
 
 # The collector's thresholds (first generation: allocations of container objects beyond deallocations; then how
 # many collections of each generation before the next older one). With Python's (700, 10, 10) a 200,000-alert
-# storm ran ~6,000 collections in the correlator, and the ~50 full ones each walked everything it holds (~130 ms):
-# 28 % of its CPU, 14-15 % of ingest's and ticketing's. Nearly everything a batch or a request allocates is freed
+# storm ran ~6,000 collections in the correlator (the ~50 full ones each walked everything it holds, ~130 ms):
+# 27-28 % of its CPU, and 11-15 % of ingest's and ticketing's. Nearly everything a batch or a request allocates is freed
 # by reference counting once it is done with (the collector is only for reference cycles), so collecting less
 # often costs a little memory (docs/performance.md: +2 to +28 MB peak RSS at the footprint point) for ~25 % less
 # CPU per alert.
