@@ -112,7 +112,7 @@ def _flap_json(flap: FlapState) -> str:
 
 
 def state_row(t: Tracked) -> tuple:
-    """The row `save` writes for a state (JSON columns as text)."""
+    """The row `save` writes for a state, an `alert_state_row` (migration 008; JSON columns as text)."""
     return (
         t.alert.fingerprint,
         t.alert.firing,
@@ -145,25 +145,20 @@ def state_row(t: Tracked) -> tuple:
 
 
 async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
-    """Upsert every state in one statement."""
+    """Upsert every state in one statement, the rows as one array of `alert_state_row`."""
     if not states:
         return
-    rows = [state_row(t) for t in states]
     await conn.execute(
         """
         INSERT INTO alerts (fingerprint, firing, severity, title, description, source, labels, first_seen,
                             last_seen, occurrences, sequence, recent_event_ids, group_key, grouping_key, ci_id,
                             binding, root_ci_id, known_error_id, change_id, window_id, suppressed, during_change,
                             flap, announced, expires_at, expired, tell_at)
-        SELECT f, fi, sev, t, d, src, l::jsonb, fs, ls, o, seq, r::jsonb,
-               g, gk, ci, b, root, ke, ch, w, sup, dc, fl::jsonb, an, ex, exd, ta
-        FROM unnest($1::text[], $2::bool[], $3::smallint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::timestamptz[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
-                    $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
-                    $21::bool[], $22::bool[], $23::text[], $24::bool[], $25::timestamptz[], $26::bool[],
-                    $27::timestamptz[])
-             AS u(f, fi, sev, t, d, src, l, fs, ls, o, seq, r, g, gk, ci, b, root, ke, ch, w, sup, dc, fl, an, ex, exd,
-                  ta)
+        SELECT fingerprint, firing, severity, title, description, source, labels::jsonb, first_seen, last_seen,
+               occurrences, sequence, recent_event_ids::jsonb, group_key, grouping_key, ci_id, binding, root_ci_id,
+               known_error_id, change_id, window_id, suppressed, during_change, flap::jsonb, announced, expires_at,
+               expired, tell_at
+        FROM unnest($1::alert_state_row[])
         ON CONFLICT (fingerprint) DO UPDATE SET
             firing = EXCLUDED.firing, severity = EXCLUDED.severity, title = EXCLUDED.title,
             description = EXCLUDED.description, source = EXCLUDED.source, labels = EXCLUDED.labels,
@@ -176,7 +171,7 @@ async def save(conn: asyncpg.Connection, states: Sequence[Tracked]) -> None:
             expires_at = EXCLUDED.expires_at, expired = EXCLUDED.expired, tell_at = EXCLUDED.tell_at,
             updated_at = now()
         """,
-        *zip(*rows, strict=True),
+        [state_row(t) for t in states],
     )
 
 
