@@ -27,6 +27,8 @@ def test_what_is_loaded_at_start_is_frozen_and_collections_come_less_often(colle
     assert gc.get_threshold() == GC_THRESHOLDS
     assert GC_THRESHOLDS[0] > 700  # Python's default first threshold
     assert gc.get_freeze_count() >= len(loaded)
+    walked = (o for generation in (0, 1, 2) for o in gc.get_objects(generation=generation))
+    assert not any(o is loaded or o is loaded[0] for o in walked)  # no collection walks them again
 
 
 def test_reference_cycles_made_later_are_still_collected(collector_restored):
