@@ -17,7 +17,7 @@ BOOLEANS = ("firing", "suppressed", "during_change", "announced", "expired")
 
 def state(n: int, version: int = 0) -> Tracked:
     """State `n` of three: each boolean column takes a different pattern of bits across the three, and every
-    other column a value unique to it; `version` changes every field but the fingerprint."""
+    other column a value unique to it; `version` changes every field but the fingerprint and the booleans."""
     flag = {name: bool((code >> n) & 1) for name, code in zip(BOOLEANS, range(1, 6), strict=True)}
     v, at = f"{n}.{version}", T0 + timedelta(hours=n, minutes=version)
     return Tracked(
