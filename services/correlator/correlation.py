@@ -193,6 +193,7 @@ def correlate_all(
     sightings: Sequence[tuple[str, Sighting]],
     groups: dict[str, OpenGroup],
     snap: Snapshot,
+    found: Sequence[Bound] | None = None,
 ) -> tuple[dict[str, Tracked | None], list[Told]]:
     """Each fingerprint's state after the sightings, taken one by one in the order given (the order they
     happened), and what downstream must hear, in that order. A repeat (an alert seen firing again, nothing new
@@ -200,13 +201,16 @@ def correlate_all(
     told one replaces the fingerprint's previous repeat unless something else was told of its incident in
     between. Every sighting adds to its group's count, which each told state carries: so ticketing gets every
     change with the counts of the incident's alerts as they were when it happened, whatever the batch boundaries
-    and however few repeats it hears of. `groups` (group key -> current instance) is updated in place."""
+    and however few repeats it hears of. `groups` (group key -> current instance) is updated in place. `found`:
+    each sighting's `bound`, when the caller has it already (the pipeline needs the group keys first, to lock them)."""
+    if found is None:
+        found = [bound(s.observation, snap) for _, s in sightings]
     current = {fp: states.get(fp) for fp, _ in sightings}
     told = _Coalescing()
     told_at: dict[str, datetime] = {}  # when each alert told in this batch was (its sequence is numbered after it)
-    for fingerprint, sighting in sightings:
+    for (fingerprint, sighting), binding in zip(sightings, found, strict=True):
         before = current[fingerprint]
-        after = _sight(before, fingerprint, sighting, groups, snap)
+        after = _sight(before, fingerprint, sighting, binding, groups, snap)
         if after is None or after == before:
             continue
         after, emit = _announce(before, after)
@@ -306,7 +310,12 @@ def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:
 
 
 def _sight(
-    state: Tracked | None, fingerprint: str, sighting: Sighting, groups: dict[str, OpenGroup], snap: Snapshot
+    state: Tracked | None,
+    fingerprint: str,
+    sighting: Sighting,
+    found: Bound,
+    groups: dict[str, OpenGroup],
+    snap: Snapshot,
 ) -> Tracked | None:
     obs = sighting.observation
     alert_before = state.alert if state else None
@@ -323,7 +332,6 @@ def _sight(
         opened = alert_before is None or (
             not alert_before.firing and not dedup.resumes(alert_before, obs.at, snap.reopen_window)
         )
-        found = bound(obs, snap)
         changes |= _binding(base.announced, obs, found, snap)
         changes |= _grouped(base, found, obs, snap, groups, opened)
     changes["expires_at"] = _expires_at(alert, flap, base.announced, sighting.ends_at, snap)

@@ -23,7 +23,7 @@ from services.shared.frozen import evolve
 from services.shared.postgres import save_offsets
 
 from . import heartbeats, metrics, store
-from .correlation import OpenGroup, Sighting, Snapshot, Told, Tracked, bound, correlate_all, due
+from .correlation import Bound, OpenGroup, Sighting, Snapshot, Told, Tracked, bound, correlate_all, due
 from .dedup import Observation, next_sequence
 from .snapshots import SnapshotCache
 
@@ -189,9 +189,10 @@ async def correlated(conn: asyncpg.Connection, snap: Snapshot, sightings: list[t
     if not sightings:
         return Correlated([], [], [])
     states = await store.load(conn, list({fp for fp, _ in sightings}))
-    groups = await store.load_groups(conn, _candidate_keys(states, sightings, snap))
+    found = [bound(s.observation, snap) for _, s in sightings]  # once per sighting: for the locks, then to correlate
+    groups = await store.load_groups(conn, _candidate_keys(states, found))
     loaded = dict(groups)
-    changed, told = correlate_batch(states, sightings, groups, snap)
+    changed, told = correlate_batch(states, sightings, groups, snap, found)
     emissions = [emission(t.state, snap, t.group, t.cause.event_id, t.cause.at, t.sequence) for t in told]
     metrics.DURING_CHANGE.inc(sum(1 for t in told if t.state.during_change))
     metrics.SUPPRESSED.inc(sum(1 for t in changed if t.suppressed and not t.announced))
@@ -214,13 +215,17 @@ async def apply(
 
 
 def correlate_batch(
-    states: dict[str, Tracked], sightings: list[tuple[str, Sighting]], groups: dict[str, OpenGroup], snap: Snapshot
+    states: dict[str, Tracked],
+    sightings: list[tuple[str, Sighting]],
+    groups: dict[str, OpenGroup],
+    snap: Snapshot,
+    found: list[Bound] | None = None,
 ) -> tuple[list[Tracked], list[Told]]:
     """The batch's changed states, and what to emit, numbered, in the order of the sightings (the order their
     alerts happened: the correlator's consumer merges its partitions by time). Taken one by one in that order,
     group instances open and continue, and a group's alerts change status, as they happened, whatever the
-    batch boundaries. `groups` is updated. No I/O."""
-    current, told = correlate_all(states, sightings, groups, snap)
+    batch boundaries. `groups` is updated; `found` as for correlate_all. No I/O."""
+    current, told = correlate_all(states, sightings, groups, snap, found)
     sequences = {fp: t.alert.sequence if t else 0 for fp, t in current.items()}
     numbered = []
     for t in told:
@@ -237,10 +242,10 @@ def _numbered(t: Tracked, sequence: int) -> Tracked:
     return evolve(t, alert=evolve(t.alert, sequence=sequence))
 
 
-def _candidate_keys(states: dict[str, Tracked], sightings: list[tuple[str, Sighting]], snap: Snapshot) -> set[str]:
+def _candidate_keys(states: dict[str, Tracked], found: Iterable[Bound]) -> set[str]:
     """Group keys the batch may touch: each alert's own, and the key each of its label sets binds to."""
     keys = {t.group_key for t in states.values() if t.group_key}
-    keys.update(bound(s.observation, snap).group_key.key for _, s in sightings)
+    keys.update(b.group_key.key for b in found)
     return keys
 
 

@@ -255,3 +255,18 @@ def test_what_an_alert_binds_to_is_remembered_per_snapshot_and_per_labels_and_te
     for i in range(5):
         assert bound(seen(f"n{i}", f"app-{i}").observation, snap).binding.ci_id == f"app-{i}"
     assert len(snap.bindings) <= 2
+
+
+def test_a_batch_binds_each_sighting_once_and_correlates_with_what_it_was_given():
+    snap = snapshot()
+    sightings = [("a", seen("e1", "app-3", alertname="DiskFull")), ("b", seen("e2", "db-1"))]
+    found = [bound(s.observation, snap) for _, s in sightings]
+    given, _ = correlation.correlate_all({}, sightings, {}, snap, found)
+    computed, _ = correlation.correlate_all({}, sightings, {}, snapshot())
+    assert given == computed
+    assert (given["a"].ci_id, given["a"].known_error_id, given["b"].ci_id) == ("app-3", "KE-1", "db-1")
+    # What the caller bound is what counts (the pipeline locked the group rows of exactly those keys).
+    swapped, _ = correlation.correlate_all({}, sightings, {}, snap, found[::-1])
+    assert (swapped["a"].ci_id, swapped["a"].group_key, swapped["b"].ci_id) == ("db-1", found[1].group_key.key, "app-3")
+    with pytest.raises(ValueError):
+        correlation.correlate_all({}, sightings, {}, snap, found[:1])
