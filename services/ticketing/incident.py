@@ -15,6 +15,8 @@ Rules, per group key (the incident of a group is its latest one):
   so; otherwise it stays open for a human.
 """
 
+import bisect
+import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -319,11 +321,30 @@ def _learned(incident: Incident, u: AlertUpdate) -> dict[str, object]:
         "workaround": incident.workaround or u.workaround,
         "change_id": incident.change_id or u.change_id,
         "during_change": incident.during_change or u.during_change,
-        "affected_ci_ids": tuple(
-            sorted({*incident.affected_ci_ids, *u.affected_ci_ids, *([u.ci_id] if u.ci_id else [])})
-        ),
+        "affected_ci_ids": _affected(incident.affected_ci_ids, u.affected_ci_ids, u.ci_id),
     }
     return {name: value for name, value in carried.items() if getattr(incident, name) != value}
+
+
+def _affected(known: tuple[str, ...], group: tuple[str, ...], ci_id: str) -> tuple[str, ...]:
+    """The incident's affected CIs (sorted) with the ones an alert reports (its group's and its own): `known` itself
+    when it holds them all, as nearly every report does. Sorting them all again per report cost ~1 ms per alert in
+    an incident of 5,000 CIs; now the group's CIs are usually the incident's already (compared whole), a few are
+    looked up by bisection, many as a set, and new ones are merged in without a full sort."""
+    if group == known and (not ci_id or _holds(known, ci_id)):
+        return known
+    reported = (*group, ci_id) if ci_id else group
+    if len(reported) <= 16:
+        missing = {ci for ci in reported if not _holds(known, ci)}
+    else:
+        missing = set(reported).difference(known)
+    # Two sorted runs, which the sort merges in one pass.
+    return tuple(sorted((*known, *sorted(missing)))) if missing else known
+
+
+def _holds(ordered: tuple[str, ...], item: str) -> bool:
+    at = bisect.bisect_left(ordered, item)
+    return at < len(ordered) and ordered[at] == item
 
 
 def _derived(incident: Incident, policy: IncidentPolicy) -> Incident:
@@ -356,16 +377,25 @@ def assess(incident: Incident, firing: list[Member]) -> tuple[itil.Impact, itil.
 
 def describe(members: Mapping[str, Member]) -> str:
     """The description built from the alerts: firing first, then resolved, a bounded list."""
-    ordered = sorted(members.values(), key=lambda m: (not m.firing, m.severity or 9, m.title, m.fingerprint))
+
+    def order(m: Member) -> tuple[bool, int, str, str]:
+        return (not m.firing, m.severity or 9, m.title, m.fingerprint)
+
+    # Past ~150 alerts, picking the first few costs less than sorting them all (5,000: 0.55 against 2.6 ms);
+    # below, the sort does.
+    if len(members) > 150:
+        first = heapq.nsmallest(_DESCRIBED_ALERTS, members.values(), key=order)
+    else:
+        first = sorted(members.values(), key=order)[:_DESCRIBED_ALERTS]
     lines = [
         f"- [{'firing' if m.firing else 'resolved'}] {_SEVERITY_NAMES.get(m.severity, 'warning')}: {m.title}"
         + (f" (CI {m.ci_id})" if m.ci_id else "")
-        for m in ordered[:_DESCRIBED_ALERTS]
+        for m in first
     ]
-    if len(ordered) > _DESCRIBED_ALERTS:
-        lines.append(f"- ... and {len(ordered) - _DESCRIBED_ALERTS} more")
-    firing = sum(m.firing for m in ordered)
-    return f"{len(ordered)} alert(s), {firing} firing:\n" + "\n".join(lines)
+    if len(members) > _DESCRIBED_ALERTS:
+        lines.append(f"- ... and {len(members) - _DESCRIBED_ALERTS} more")
+    firing = sum(m.firing for m in members.values())
+    return f"{len(members)} alert(s), {firing} firing:\n" + "\n".join(lines)
 
 
 def versioned(change: Change) -> Change:

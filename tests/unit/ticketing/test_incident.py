@@ -1,3 +1,4 @@
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -213,6 +214,44 @@ def test_description_lists_the_alerts_firing_first():
         "- [firing] minor: alert b",
         "- [resolved] critical: alert a (CI db-1)",
     ]
+
+
+def test_a_large_incident_describes_its_first_twenty_alerts_in_order_and_counts_the_rest():
+    rng = random.Random(7)
+    i = step(None, update(fp="fp000")).incident
+    for n in range(600):
+        u = update(fp=f"fp{rng.randrange(400):03d}", firing=rng.random() < 0.7, severity=rng.choice([1, 2, 3, 4]))
+        change = step(i, replace(u, sequence=n + 2, title=f"alert {rng.choice('xyz')}"))
+        i = change.incident if change else i
+    members = i.members.values()
+    assert i.is_open and len(members) > 150  # past which the first twenty are picked, not sorted
+    first = sorted(members, key=lambda m: (not m.firing, m.severity, m.title, m.fingerprint))[:20]
+    names = {1: "critical", 2: "major", 3: "minor", 4: "warning"}
+    assert i.description.splitlines() == [
+        f"{len(members)} alert(s), {sum(m.firing for m in members)} firing:",
+        *(f"- [{'firing' if m.firing else 'resolved'}] {names[m.severity]}: {m.title}" for m in first),
+        f"- ... and {len(members) - 20} more",
+    ]
+
+
+def test_affected_cis_stay_sorted_and_once_each_whatever_order_and_repeats_report_them():
+    rng = random.Random(11)
+    i, reported = None, set()
+    for n in range(400):
+        ci = f"host-{rng.randrange(60):02d}"
+        also = tuple(f"app-{rng.randrange(30):02d}" for _ in range(rng.randrange(3)))
+        i = step(
+            i, update(fp=f"fp{n % 50}", occurrences=n + 1, sequence=n + 1, ci_id=ci, affected_ci_ids=also)
+        ).incident
+        reported |= {ci, *also}
+        assert i.affected_ci_ids == tuple(sorted(reported))
+    again = step(i, update(fp="fp1", occurrences=999, sequence=999, ci_id="host-00", affected_ci_ids=("app-00",)))
+    assert again.incident.affected_ci_ids is i.affected_ci_ids  # nothing new: the same tuple, not sorted again
+    group = tuple(list(i.affected_ci_ids))  # the group's CIs as the correlator sends them: the incident's
+    same = step(i, update(fp="fp2", occurrences=999, sequence=999, ci_id="host-00", affected_ci_ids=group))
+    assert same.incident.affected_ci_ids is i.affected_ci_ids
+    own = step(i, update(fp="fp3", occurrences=999, sequence=999, ci_id="host-new", affected_ci_ids=group))
+    assert own.incident.affected_ci_ids == tuple(sorted({*group, "host-new"}))
 
 
 def test_differences_name_each_audited_field_with_old_and_new():
