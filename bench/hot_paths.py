@@ -2,6 +2,7 @@
 the figures hold on a busy box (unlike wall-clock benchmarks). Used to measure hot-path changes before/after.
 
   python -m bench.hot_paths [--alerts 40000] [--repeat 5] [--profile ingest|correlator|ticketing]
+  python -m bench.hot_paths --incident 5000    # ticketing's incident logic in one incident of that many alerts
 
 ingest:     an alerts.raw record (Alertmanager webhook of 10 alerts) -> validated, normalised, serialised Alerts
 correlator: a batch of Alerts -> decode, coalesce per fingerprint, correlate against stored state, emissions,
@@ -20,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,42 @@ def _source_digest() -> str:
     return digest.hexdigest()[:12]
 
 
+def one_incident(size: int, reports: int = 200) -> dict[str, float]:
+    """Ticketing's incident logic in an incident of `size` alerts on `size` CIs, each report carrying the group's
+    CIs as the correlator sends them: µs per alert joining (the last tenth), per repeat, per change of severity."""
+    policy, cis = incidents.IncidentPolicy(), [f"host-{n:05d}" for n in range(size)]
+
+    def update(n: int, sequence: int, affected: tuple[str, ...], severity: int = 2) -> incidents.AlertUpdate:
+        return incidents.AlertUpdate(
+            fingerprint=f"fp{n}", group_key="ci:root", sequence=sequence, firing=True, occurrences=sequence,
+            severity=severity, title=f"HostDown {cis[n]}", description="", at=START + timedelta(seconds=sequence),
+            first_seen=START, ci_id=cis[n], root_ci_id="root", ci_criticality=2, service="shop",
+            affected_ci_ids=affected, group_occurrences=size + sequence,
+        )  # fmt: skip
+
+    def timed(current: incidents.Incident | None, u: incidents.AlertUpdate) -> tuple[float, incidents.Change]:
+        started = time.process_time()
+        change = incidents.on_alert(current, u, policy, lambda: str(uuid.uuid4()))
+        assert change is not None
+        return time.process_time() - started, change
+
+    incident, joins = None, []
+    for n in range(size):
+        spent, change = timed(incident, update(n, 1, tuple(cis[: n + 1])))
+        incident = change.incident
+        joins.append(spent)
+    assert incident is not None
+    every = tuple(cis)
+    repeats = [timed(incident, update(r % size, 2 + r, every))[0] for r in range(reports)]
+    changes = [timed(incident, update(r % size, 2 + r, every, severity=1))[0] for r in range(reports)]
+    us = 1e6
+    return {
+        "join": statistics.median(joins[-max(1, size // 10) :]) * us,
+        "repeat": statistics.median(repeats) * us,
+        "change": statistics.median(changes) * us,
+    }
+
+
 # --- measuring -------------------------------------------------------------------------------------------------
 
 
@@ -223,7 +260,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", choices=("ingest", "correlator", "ticketing"))
     parser.add_argument("--only", choices=("ingest", "correlator", "ticketing"))
+    parser.add_argument("--incident", type=int, metavar="N", help="ticketing in one incident of N alerts instead")
     args = parser.parse_args()
+    if args.incident:
+        figures = one_incident(args.incident)
+        per = ", ".join(f"{kind} {us:.1f}" for kind, us in figures.items())
+        print(f"one incident of {args.incident:,} alerts: µs per {per}")
+        return
     mix = StormMix(alerts=args.alerts, fingerprints=args.alerts // 10, prefix="hot")
     raws, normalized, correlated = inputs(mix)
     correlate_run, _ = correlator_path(normalized, snapshot(mix))
