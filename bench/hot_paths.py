@@ -230,9 +230,15 @@ def one_incident(size: int, reports: int = 200) -> dict[str, float]:
         incident = change.incident
         joins.append(spent)
     assert incident is not None
-    every = tuple(cis)
-    repeats = [timed(incident, update(r % size, 2 + r, every))[0] for r in range(reports)]
-    changes = [timed(incident, update(r % size, 2 + r, every, severity=1))[0] for r in range(reports)]
+    every, repeats, changes = tuple(cis), [], []
+    for r in range(reports):  # each report applied to the incident the one before left, as the pipeline does
+        spent, change = timed(incident, update(r % size, 2 + r, every))
+        incident = change.incident
+        repeats.append(spent)
+    for r in range(reports):  # severity 1, 2, 1, ... for each alert: a change every time
+        spent, change = timed(incident, update(r % size, 2 + reports + r, every, severity=1 + (r // size) % 2))
+        incident = change.incident
+        changes.append(spent)
     us = 1e6
     return {
         "join": statistics.median(joins[-max(1, size // 10) :]) * us,
