@@ -3,7 +3,7 @@
 import functools
 import itertools
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated
@@ -77,11 +77,13 @@ def new_alert(
     firing: bool,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
     **fields: object,
 ) -> Alert:
     """An Alert stamped with its event id, receive time and per-key sequence (receive time in µs). `fields` are
-    the Alert's own (labels, summary, ...); None leaves one unset. Built in one constructor call: ingest makes one
-    per alert received, and setting fields one by one cost twice as much."""
+    the Alert's other own fields (summary, ...); None leaves one unset. Built in one constructor call but for
+    the maps and times: ingest makes one per alert received, and setting fields one by one cost twice as much."""
     seconds, nanos, micros = _instant(ctx.received_at)
     alert = Alert(
         event_id=ctx.new_event_id(),
@@ -91,9 +93,23 @@ def new_alert(
         sequence=micros,
         **{name: value for name, value in fields.items() if value is not None},
     )
-    alert.received_at.seconds, alert.received_at.nanos = seconds, nanos
+    _fill(alert.labels, labels)
+    _fill(alert.annotations, annotations)
+    _set(alert.received_at, seconds, nanos)
     if starts_at is not None:
-        alert.starts_at.seconds, alert.starts_at.nanos, _ = _instant(_in_utc(starts_at))
+        _set(alert.starts_at, *_instant(_in_utc(starts_at))[:2])
     if ends_at is not None:
-        alert.ends_at.seconds, alert.ends_at.nanos, _ = _instant(_in_utc(ends_at))
+        _set(alert.ends_at, *_instant(_in_utc(ends_at))[:2])
     return alert
+
+
+def _fill(into: MutableMapping[str, str], pairs: Mapping[str, str] | None) -> None:
+    # Key by key: a dict given to the constructor goes through MutableMapping.update, written in Python, which
+    # checks and copies at twice the cost (~1.7 µs an alert for its labels and annotations).
+    for key, value in (pairs or {}).items():
+        into[key] = value
+
+
+def _set(at: Timestamp, seconds: int, nanos: int) -> None:
+    at.seconds = seconds
+    at.nanos = nanos
