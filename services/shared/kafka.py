@@ -7,8 +7,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -97,8 +96,10 @@ def new_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**client_options(settings), **opts)
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """A record to produce. A named tuple: every service makes one per record it sends, at ~40 % of a frozen
+    dataclass's cost."""
+
     topic: str
     key: bytes | None
     value: bytes
