@@ -306,7 +306,9 @@ def _announce(before: Tracked | None, after: Tracked) -> tuple[Tracked, bool]:
             return after, False
         return evolve(after, announced=True), True
     changed = before is None or before.visible() != after.visible()
-    return evolve(after, announced=after.shown_firing), changed
+    # Rebuilt only when it flips: a repeat leaves it as it was, and each rebuild costs more than the check.
+    announced = after.shown_firing
+    return (after if announced else evolve(after, announced=False)), changed
 
 
 def _sight(
