@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 
 from services.shared import kafka
 from services.shared.contracts import FIRING, RESOLVED, Alert, CorrelatedAlert
+from services.shared.contracts.maps import as_dict, fill
 from services.shared.contracts.timestamps import stamp, utc
 from services.shared.event_ids import NamedIds
 from services.shared.frozen import evolve
@@ -52,7 +53,7 @@ def observation(alert: Alert) -> Observation:
         title=alert.summary or alert.labels.get("alertname", alert.fingerprint),
         description=alert.description,
         source=alert.source,
-        labels=dict(alert.labels),
+        labels=as_dict(alert.labels),
         at=received_at(alert),
     )
 
@@ -99,7 +100,7 @@ def emission(
         expired=t.expired,
         group_occurrences=group.occurrences if group is not None else 0,
     )
-    ca.labels.update(s.labels)
+    fill(ca.labels, s.labels)
     stamp(ca.first_seen, s.first_seen)
     stamp(ca.last_seen, s.last_seen)
     if cause_at is not None:
