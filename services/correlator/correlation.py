@@ -211,7 +211,9 @@ def correlate_all(
     for (fingerprint, sighting), binding in zip(sightings, found, strict=True):
         before = current[fingerprint]
         after = _sight(before, fingerprint, sighting, binding, groups, snap)
-        if after is None or after == before:
+        # By identity: _sight returns the state it was given when the sighting changes nothing, and otherwise one
+        # that differs from it at least in the event ids it remembers (a copy it has seen changes nothing).
+        if after is None or after is before:
             continue
         after, emit = _announce(before, after)
         repeat = emit and _repeats(before, after)

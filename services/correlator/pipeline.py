@@ -233,7 +233,8 @@ def correlate_batch(
         fingerprint = t.state.alert.fingerprint
         sequences[fingerprint] = next_sequence(sequences[fingerprint], t.cause.at)
         numbered.append(Told(t.state, t.group, t.cause, sequences[fingerprint]))
-    changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and t != states.get(fp)]
+    # By identity: correlate_all keeps the state it was given unless a sighting changed it (see there).
+    changed = [_numbered(t, sequences[fp]) for fp, t in current.items() if t is not None and t is not states.get(fp)]
     return changed, numbered
 
 

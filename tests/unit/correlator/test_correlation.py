@@ -2,6 +2,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.correlator import correlation
 from services.correlator.binding import MatchRules
@@ -270,3 +272,23 @@ def test_a_batch_binds_each_sighting_once_and_correlates_with_what_it_was_given(
     assert (swapped["a"].ci_id, swapped["a"].group_key, swapped["b"].ci_id) == ("db-1", found[1].group_key.key, "app-3")
     with pytest.raises(ValueError):
         correlation.correlate_all({}, sightings, {}, snap, found[:1])
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.integers(0, 5), st.booleans(), st.integers(0, 900)),
+        max_size=40,
+    )
+)
+def test_a_state_is_kept_as_the_same_object_exactly_when_a_sighting_changes_nothing(story):
+    """correlate_all and the pipeline tell a changed state by identity: a sighting either leaves the very state
+    it was given or makes one that differs from it (copies of an event, resolves of nothing, flips, repeats)."""
+    snap = snapshot(flap=FlapPolicy(max_changes=2, window=timedelta(minutes=10), quiet=timedelta(minutes=5)))
+    states: dict = {}
+    groups: dict = {}
+    for fingerprint, event, firing, second in story:
+        sighting = seen(f"{fingerprint}{event}", "app-1", firing=firing, at=T0 + timedelta(seconds=second))
+        before = states.get(fingerprint)
+        after, _ = correlation.correlate_all(states, [(fingerprint, sighting)], groups, snap)
+        assert (after[fingerprint] is before) == (after[fingerprint] == before)
+        states[fingerprint] = after[fingerprint]
