@@ -1,11 +1,10 @@
 from datetime import UTC, datetime, timedelta
 
-import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.correlator.flapping import DEFAULT_FLAP_POLICY, FlapPolicy, FlapState, observe
-from services.correlator.store import _flap, _flap_json
+from services.correlator.store import _flap_json, flap_of
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -106,4 +105,6 @@ def test_a_flap_state_reads_back_from_its_stored_form_as_it_was():
     at = datetime(2026, 11, 25, 6, 0, 0, 5, tzinfo=UTC)
     flapping = FlapState(status="firing", changes=(at, at + timedelta(minutes=1)), last_change_at=at, flapping=True)
     for state in (FlapState(), flapping):
-        assert _flap(orjson.loads(_flap_json(state))) == state
+        assert flap_of(_flap_json(state)) == state
+        assert flap_of(_flap_json(state)) is flap_of(_flap_json(state))  # read once, shared: it is immutable
+    assert flap_of("{}") == FlapState()
